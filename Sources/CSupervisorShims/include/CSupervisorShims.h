@@ -1,0 +1,66 @@
+#ifndef C_SUPERVISOR_SHIMS_H
+#define C_SUPERVISOR_SHIMS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/// What a new instance process is given. Every pointer must stay valid for the duration of the call.
+typedef struct {
+    /// Absolute or relative path of the program, already resolved against PATH.
+    const char *path;
+    /// NULL-terminated argument vector; argv[0] is the name the program sees.
+    char *const *argv;
+    /// NULL-terminated environment.
+    char *const *envp;
+    /// Descriptors that the child receives as 3, 4, ... in this order (CLOEXEC cleared). May be NULL when count is 0.
+    const int *pass_fds;
+    int pass_fd_count;
+    /// Descriptors that become the child's 0, 1 and 2.
+    int stdin_fd;
+    int stdout_fd;
+    int stderr_fd;
+    /// When not NULL: a buffer inside one of the envp strings (just after "LISTEN_PID=") into which the child writes its
+    /// own pid, NUL-terminated, between fork and exec. It must hold at least 12 bytes.
+    char *listen_pid_digits;
+} supervisor_spawn_request;
+
+/// Forks and executes `request->path` in a new session (so a new process group whose id is the child's pid), with an
+/// empty signal mask, default signal dispositions, the given stdio and passed descriptors, and every other descriptor
+/// closed. Only async-signal-safe calls run between fork and exec.
+///
+/// Returns 0 and stores the child's pid in `*pid_out` when exec succeeded; returns an errno value when fork failed or
+/// when the child could not exec (then the child has already exited with status 127 and has been reaped).
+int supervisor_spawn(const supervisor_spawn_request *request, pid_t *pid_out);
+
+/// What `supervisor_recv_datagram` learned about a datagram besides its bytes.
+typedef struct {
+    /// 1 when the kernel attached SCM_CREDENTIALS (the socket has SO_PASSCRED).
+    int has_credentials;
+    pid_t pid;
+    uid_t uid;
+    gid_t gid;
+    /// 1 when the datagram or its control data did not fit (MSG_TRUNC or MSG_CTRUNC).
+    int truncated;
+    /// How many descriptors came with it (SCM_RIGHTS). They are already closed.
+    int received_fd_count;
+} supervisor_datagram_info;
+
+/// Receives one datagram without blocking, with the sender's credentials. Closes every descriptor that came with it
+/// (an sd_notify BARRIER=1 waits for exactly that). Returns the datagram length, or -errno (-EAGAIN when none is
+/// waiting).
+ssize_t supervisor_recv_datagram(int fd, void *buffer, size_t capacity, supervisor_datagram_info *info);
+
+/// Installs a handler for each of `signals` that writes the signal number as one byte to a non-blocking pipe, and
+/// stores the pipe's read end in `*read_fd_out` (non-blocking, close-on-exec). The self-pipe makes delivery safe
+/// whichever thread the kernel picks. Returns 0 or an errno value.
+int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_out);
+
+/// pipe2(fds, O_CLOEXEC): a pipe whose ends never leak into a child spawned by another thread. Returns 0 or -1 with
+/// errno set.
+int supervisor_pipe_cloexec(int fds[2]);
+
+/// Makes this process a child subreaper (PR_SET_CHILD_SUBREAPER), so that descendants orphaned by an instance are
+/// reparented here and can be reaped. Returns 0 or an errno value.
+int supervisor_set_child_subreaper(void);
+
+#endif

@@ -1,0 +1,49 @@
+#define _GNU_SOURCE
+#include "CSupervisorShims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+static volatile int signal_pipe_write_fd = -1;
+
+static void forward_signal(int signal_number) {
+    int saved_errno = errno;
+    unsigned char byte = (unsigned char)signal_number;
+    // Non-blocking: when the pipe is full the reader is already behind, and each byte only says "look again".
+    (void)!write(signal_pipe_write_fd, &byte, 1);
+    errno = saved_errno;
+}
+
+int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_out) {
+    if (signal_pipe_write_fd < 0) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+            return errno;
+        }
+        signal_pipe_write_fd = fds[1];
+        *read_fd_out = fds[0];
+    } else {
+        return EBUSY;
+    }
+    struct sigaction action = {0};
+    action.sa_handler = forward_signal;
+    action.sa_flags = SA_RESTART;
+    sigfillset(&action.sa_mask);
+    for (int i = 0; i < count; i++) {
+        if (sigaction(signals[i], &action, NULL) < 0) {
+            return errno;
+        }
+    }
+    return 0;
+}
+
+int supervisor_pipe_cloexec(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC);
+}
+
+int supervisor_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0 ? errno : 0;
+}

@@ -1,0 +1,142 @@
+#define _GNU_SOURCE
+#include "CSupervisorShims.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+// Everything between fork and exec must be async-signal-safe: the parent is multithreaded, and only the forking
+// thread exists in the child, so locks held by other threads (malloc, the Swift runtime) are never released.
+
+static void write_decimal(char *out, pid_t value) {
+    char reversed[12];
+    int length = 0;
+    do {
+        reversed[length++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value > 0 && length < 11);
+    for (int i = 0; i < length; i++) {
+        out[i] = reversed[length - 1 - i];
+    }
+    out[length] = '\0';
+}
+
+static void report_and_exit(int error_fd, int error) {
+    while (write(error_fd, &error, sizeof(error)) < 0 && errno == EINTR) {
+    }
+    _exit(127);
+}
+
+static void child_after_fork(const supervisor_spawn_request *request, int error_fd) {
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+
+    struct sigaction default_action = {0};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    for (int signal_number = 1; signal_number < NSIG; signal_number++) {
+        if (signal_number != SIGKILL && signal_number != SIGSTOP) {
+            sigaction(signal_number, &default_action, NULL);
+        }
+    }
+
+    if (setsid() < 0) {
+        report_and_exit(error_fd, errno);
+    }
+
+    // Move every source above the range we are about to fill, so no dup2 overwrites a source still needed.
+    const int count = request->pass_fd_count;
+    const int error_target = 3 + count;
+    const int floor = error_target + 1;
+    int stdio_sources[3] = {request->stdin_fd, request->stdout_fd, request->stderr_fd};
+    int moved_stdio[3];
+    for (int i = 0; i < 3; i++) {
+        moved_stdio[i] = fcntl(stdio_sources[i], F_DUPFD_CLOEXEC, floor);
+        if (moved_stdio[i] < 0) {
+            report_and_exit(error_fd, errno);
+        }
+    }
+    // pass_fd_count is small (one per --listen address); a fixed array keeps malloc out of the child.
+    int moved_pass[64];
+    if (count > 64) {
+        report_and_exit(error_fd, EMFILE);
+    }
+    for (int i = 0; i < count; i++) {
+        moved_pass[i] = fcntl(request->pass_fds[i], F_DUPFD_CLOEXEC, floor);
+        if (moved_pass[i] < 0) {
+            report_and_exit(error_fd, errno);
+        }
+    }
+    int moved_error = fcntl(error_fd, F_DUPFD_CLOEXEC, floor);
+    if (moved_error < 0) {
+        report_and_exit(error_fd, errno);
+    }
+    error_fd = moved_error;
+
+    // dup2 leaves the new descriptor without FD_CLOEXEC, which is what the child must inherit.
+    for (int i = 0; i < 3; i++) {
+        if (dup2(moved_stdio[i], i) < 0) {
+            report_and_exit(error_fd, errno);
+        }
+    }
+    for (int i = 0; i < count; i++) {
+        if (dup2(moved_pass[i], 3 + i) < 0) {
+            report_and_exit(error_fd, errno);
+        }
+    }
+    if (dup3(error_fd, error_target, O_CLOEXEC) < 0) {
+        report_and_exit(error_fd, errno);
+    }
+    error_fd = error_target;
+    syscall(SYS_close_range, (unsigned int)floor, ~0U, 0U);
+
+    if (request->listen_pid_digits != NULL) {
+        write_decimal(request->listen_pid_digits, getpid());
+    }
+
+    execve(request->path, request->argv, request->envp);
+    report_and_exit(error_fd, errno);
+}
+
+int supervisor_spawn(const supervisor_spawn_request *request, pid_t *pid_out) {
+    int error_pipe[2];
+    if (pipe2(error_pipe, O_CLOEXEC) < 0) {
+        return errno;
+    }
+
+    pid_t pid = fork();
+    if (pid < 0) {
+        int error = errno;
+        close(error_pipe[0]);
+        close(error_pipe[1]);
+        return error;
+    }
+    if (pid == 0) {
+        close(error_pipe[0]);
+        child_after_fork(request, error_pipe[1]);
+        _exit(127);  // not reached
+    }
+
+    close(error_pipe[1]);
+    // The write end closes at a successful exec (CLOEXEC): end of file here means the program is running.
+    int child_error = 0;
+    ssize_t got;
+    do {
+        got = read(error_pipe[0], &child_error, sizeof(child_error));
+    } while (got < 0 && errno == EINTR);
+    close(error_pipe[0]);
+
+    if (got == (ssize_t)sizeof(child_error)) {
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        return child_error != 0 ? child_error : EIO;
+    }
+    *pid_out = pid;
+    return 0;
+}

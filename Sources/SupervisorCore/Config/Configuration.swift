@@ -1,0 +1,121 @@
+/// How the supervisor knows an instance is ready.
+public enum ReadinessMode: String, Sendable, CaseIterable {
+    /// The instance sends `READY=1` over sd_notify.
+    case notify
+    /// The instance's process tree listens on every `--listen` port.
+    case listen
+}
+
+/// A complete, validated configuration: defaults, then the config file, then command-line flags.
+public struct Configuration: Equatable, Sendable {
+    public var name: String
+    public var instances: Int
+    public var listen: [ListenAddress]
+    public var readiness: ReadinessMode
+    public var readyTimeout: Duration
+    public var stopSignal: UnixSignal
+    public var drainTimeout: Duration
+    /// `nil`: all instances at once.
+    public var maxSurge: Int?
+    public var controlSocket: String?
+    /// Added to each instance's environment, sorted by name.
+    public var environment: [EnvironmentVariable]
+    /// The program and its arguments.
+    public var command: [String]
+
+    public static let defaultName = "default"
+    public static let defaultReadyTimeout: Duration = .seconds(60)
+    public static let defaultDrainTimeout: Duration = .seconds(30)
+
+    /// Variables the supervisor sets for every instance itself; a configuration may not set them.
+    public static let reservedEnvironmentNames: Set<String> = [
+        "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
+        "SUPERVISOR_INSTANCE", "SUPERVISOR_GENERATION", "SUPERVISOR_LISTEN", "SUPERVISOR_NAME",
+    ]
+
+    /// Resolves a layered configuration, filling defaults and checking every value.
+    ///
+    /// - Parameter defaultInstances: used when no layer sets `instances` (the CPU count).
+    /// - Throws: ``ConfigurationError`` naming the first problem and its fix.
+    public init(_ layer: ConfigurationLayer, defaultInstances: Int) throws(ConfigurationError) {
+        name = layer.name ?? Self.defaultName
+        guard !name.isEmpty, name.count <= 64,
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) })
+        else {
+            throw ConfigurationError(
+                "name '\(name)' is not usable; use up to 64 letters, digits, '-', '_', '.' or '@' (it names the "
+                    + "control socket)")
+        }
+        instances = layer.instances ?? max(1, defaultInstances)
+        guard (1...1024).contains(instances) else {
+            throw ConfigurationError("instances must be between 1 and 1024, not \(instances)")
+        }
+        listen = layer.listen ?? []
+        if Set(listen).count != listen.count {
+            throw ConfigurationError("a listen address is given twice; list each address once")
+        }
+        readiness = layer.readiness ?? .notify
+        if readiness == .listen && listen.isEmpty {
+            throw ConfigurationError("ready = listen needs at least one listen address; add --listen ADDRESS:PORT")
+        }
+        readyTimeout = layer.readyTimeout ?? Self.defaultReadyTimeout
+        drainTimeout = layer.drainTimeout ?? Self.defaultDrainTimeout
+        for (setting, value) in [("ready-timeout", readyTimeout), ("drain-timeout", drainTimeout)] where value <= .zero {
+            throw ConfigurationError("\(setting) must be longer than 0 s")
+        }
+        stopSignal = layer.stopSignal ?? .terminate
+        if stopSignal == .kill {
+            throw ConfigurationError(
+                "stop-signal KILL gives instances no chance to drain; use TERM (the default) or the signal the "
+                    + "program drains on, and rely on drain-timeout for SIGKILL")
+        }
+        maxSurge = layer.maxSurge
+        if let maxSurge, maxSurge < 1 {
+            throw ConfigurationError("max-surge must be at least 1, not \(maxSurge)")
+        }
+        controlSocket = layer.controlSocket
+        environment = layer.environment.sorted { $0.key < $1.key }.map { EnvironmentVariable(name: $0.key, value: $0.value) }
+        for variable in environment {
+            if variable.name.isEmpty || variable.name.contains("=") || variable.name.contains("\0") {
+                throw ConfigurationError("environment variable name '\(variable.name)' is not valid")
+            }
+            if Self.reservedEnvironmentNames.contains(variable.name) {
+                throw ConfigurationError(
+                    "environment variable \(variable.name) is set by the supervisor for each instance; remove it")
+            }
+        }
+        command = layer.command ?? []
+        guard let program = command.first, !program.isEmpty else {
+            throw ConfigurationError(
+                "no command to supervise; give it after '--' (supervisor run -- /usr/bin/server --port 8080) or as "
+                    + "command = [\"/usr/bin/server\", \"--port\", \"8080\"] in the config file")
+        }
+    }
+
+    /// What the rollout machine needs of this configuration.
+    public var policy: GenerationPolicy {
+        GenerationPolicy(
+            instances: instances, maxSurge: maxSurge ?? instances, readyTimeout: readyTimeout,
+            drainTimeout: drainTimeout, stopSignal: stopSignal)
+    }
+}
+
+/// One `NAME=VALUE` for an instance's environment.
+public struct EnvironmentVariable: Equatable, Sendable {
+    public let name: String
+    public let value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    /// Parses `NAME=VALUE` as `--env` takes it.
+    public init(assignment: String) throws(ConfigurationError) {
+        guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
+            throw ConfigurationError("--env '\(assignment)' is not NAME=VALUE")
+        }
+        self.name = String(assignment[..<equals])
+        self.value = String(assignment[assignment.index(after: equals)...])
+    }
+}

@@ -1,0 +1,185 @@
+internal import TOMLKit
+
+/// The TOML config file: each key is the long name of a `run` option.
+///
+/// ```toml
+/// name = "app"
+/// instances = 4
+/// listen = ["127.0.0.1:8080"]
+/// ready = "notify"          # or "listen"
+/// ready-timeout = "60s"
+/// stop-signal = "TERM"
+/// drain-timeout = "30s"
+/// max-surge = 2
+/// command = ["/srv/app/current/bin/server", "--port", "8080"]
+///
+/// [environment]
+/// LOG_LEVEL = "info"
+/// ```
+public enum ConfigurationFile {
+    /// Every key the file may hold.
+    public static let keys = [
+        "name", "instances", "listen", "ready", "ready-timeout", "stop-signal", "drain-timeout", "max-surge",
+        "control-socket", "environment", "command",
+    ]
+
+    /// Reads and parses the file at `path`.
+    ///
+    /// - Throws: ``ConfigurationError`` when the file cannot be read, is not TOML, or holds an unknown key or a
+    ///   value of the wrong kind.
+    public static func load(path: String) throws(ConfigurationError) -> ConfigurationLayer {
+        let bytes: [UInt8]
+        do {
+            bytes = try FileText.readBytes(path)
+        } catch {
+            throw ConfigurationError("cannot read config file \(path): \(error.description)")
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw ConfigurationError("config file \(path) is not valid UTF-8")
+        }
+        return try parse(text, path: path)
+    }
+
+    /// Parses TOML text; `path` only names the file in errors.
+    public static func parse(_ text: String, path: String) throws(ConfigurationError) -> ConfigurationLayer {
+        let table: TOMLTable
+        do {
+            table = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            let position = error.source.begin
+            throw ConfigurationError(
+                "\(path):\(position.line):\(position.column): not valid TOML: \(error.description)")
+        } catch {
+            throw ConfigurationError("\(path): not valid TOML: \(error)")
+        }
+        let reader = Reader(path: path)
+        var layer = ConfigurationLayer()
+        for key in table.keys {
+            guard let value = table[key] else { continue }
+            switch key {
+            case "name": layer.name = try reader.string(value, key)
+            case "instances": layer.instances = try reader.integer(value, key)
+            case "listen":
+                var addresses: [ListenAddress] = []
+                for text in try reader.stringList(value, key) {
+                    do { addresses.append(try ListenAddress(parsing: text)) } catch { throw reader.located(error.message) }
+                }
+                layer.listen = addresses
+            case "ready":
+                let text = try reader.string(value, key)
+                guard let mode = ReadinessMode(rawValue: text) else {
+                    throw reader.located("ready = \"\(text)\" is not a readiness mode; use \"notify\" or \"listen\"")
+                }
+                layer.readiness = mode
+            case "ready-timeout": layer.readyTimeout = try reader.duration(value, key)
+            case "drain-timeout": layer.drainTimeout = try reader.duration(value, key)
+            case "stop-signal":
+                var text = value.int.map(String.init) ?? ""
+                if value.int == nil { text = try reader.string(value, key) }
+                guard let signal = UnixSignal(name: text) else {
+                    throw reader.located("stop-signal = \"\(text)\" is not a signal; use a name like TERM, INT, QUIT")
+                }
+                layer.stopSignal = signal
+            case "max-surge":
+                if value.string == "all" { layer.maxSurge = nil } else { layer.maxSurge = try reader.integer(value, key) }
+            case "control-socket": layer.controlSocket = try reader.string(value, key)
+            case "environment": layer.environment = try reader.environment(value)
+            case "command":
+                if let single = value.string {
+                    guard !single.contains(" ") else {
+                        throw reader.located(
+                            "command = \"\(single)\" must be an array of words, e.g. command = [\"/usr/bin/server\", "
+                                + "\"--port\", \"8080\"]")
+                    }
+                    layer.command = [single]
+                } else {
+                    layer.command = try reader.stringList(value, key)
+                }
+            default:
+                throw reader.located(unknownKeyMessage(key))
+            }
+        }
+        return layer
+    }
+
+    static func unknownKeyMessage(_ key: String) -> String {
+        let closest = keys.min { editDistance($0, key) < editDistance($1, key) }!
+        let hint = editDistance(closest, key) <= 3 ? "did you mean '\(closest)'? " : ""
+        return "unknown key '\(key)'; \(hint)valid keys are \(keys.joined(separator: ", "))"
+    }
+
+    private static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a)
+        let b = Array(b)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + Array(repeating: 0, count: b.count)
+            for j in 1...max(b.count, 1) where !b.isEmpty {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return previous[b.count]
+    }
+
+    /// Typed reads that name the file and key in their errors.
+    private struct Reader {
+        let path: String
+
+        func located(_ message: String) -> ConfigurationError { ConfigurationError("\(path): \(message)") }
+
+        func string(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> String {
+            guard let text = value.string else { throw wrongType(key, value, "a string") }
+            return text
+        }
+
+        func integer(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> Int {
+            guard let number = value.int else { throw wrongType(key, value, "an integer") }
+            return number
+        }
+
+        func duration(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> Duration {
+            if let seconds = value.int { return .seconds(seconds) }
+            if let seconds = value.double { return try Duration.parse(String(seconds), for: key) }
+            guard let text = value.string else {
+                throw wrongType(key, value, "a duration like \"30s\" or a number of seconds")
+            }
+            do { return try Duration.parse(text, for: key) } catch { throw located(error.message) }
+        }
+
+        func stringList(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> [String] {
+            if let single = value.string { return [single] }
+            guard let array = value.array else { throw wrongType(key, value, "an array of strings") }
+            var result: [String] = []
+            for element in array {
+                guard let text = element.string else { throw wrongType(key, element, "an array of strings") }
+                result.append(text)
+            }
+            return result
+        }
+
+        func environment(_ value: any TOMLValueConvertible) throws(ConfigurationError) -> [String: String] {
+            guard let table = value.table else {
+                throw wrongType("environment", value, "a table like [environment] with NAME = \"value\" lines")
+            }
+            var result: [String: String] = [:]
+            for name in table.keys {
+                guard let entry = table[name] else { continue }
+                if let text = entry.string {
+                    result[name] = text
+                } else if let number = entry.int {
+                    result[name] = String(number)
+                } else if let flag = entry.bool {
+                    result[name] = flag ? "true" : "false"
+                } else {
+                    throw wrongType("environment.\(name)", entry, "a string")
+                }
+            }
+            return result
+        }
+
+        private func wrongType(_ key: String, _ value: any TOMLValueConvertible, _ expected: String) -> ConfigurationError {
+            located("\(key) must be \(expected), not \(value.type)")
+        }
+    }
+}

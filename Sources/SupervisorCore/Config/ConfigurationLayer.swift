@@ -1,0 +1,34 @@
+/// Settings from one source (the config file, or command-line flags); `nil` means "not set here".
+public struct ConfigurationLayer: Equatable, Sendable {
+    public var name: String?
+    public var instances: Int?
+    public var listen: [ListenAddress]?
+    public var readiness: ReadinessMode?
+    public var readyTimeout: Duration?
+    public var stopSignal: UnixSignal?
+    public var drainTimeout: Duration?
+    public var maxSurge: Int?
+    public var controlSocket: String?
+    /// Merged key by key: a flag overrides the file's value of the same variable only.
+    public var environment: [String: String] = [:]
+    public var command: [String]?
+
+    public init() {}
+
+    /// This layer on top of `base`: every setting made here wins.
+    public func overriding(_ base: ConfigurationLayer) -> ConfigurationLayer {
+        var merged = base
+        if let name { merged.name = name }
+        if let instances { merged.instances = instances }
+        if let listen { merged.listen = listen }
+        if let readiness { merged.readiness = readiness }
+        if let readyTimeout { merged.readyTimeout = readyTimeout }
+        if let stopSignal { merged.stopSignal = stopSignal }
+        if let drainTimeout { merged.drainTimeout = drainTimeout }
+        if let maxSurge { merged.maxSurge = maxSurge }
+        if let controlSocket { merged.controlSocket = controlSocket }
+        merged.environment.merge(environment) { _, flag in flag }
+        if let command { merged.command = command }
+        return merged
+    }
+}

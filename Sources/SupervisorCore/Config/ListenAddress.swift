@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An address and port to serve on: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:80`, or `:8080` / `*:8080` for every
+/// address.
+public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
+    /// The IP address, without brackets; empty for every address.
+    public let host: String
+    public let port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `ADDR:PORT`.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the text and the expected form.
+    public init(parsing text: String) throws(ConfigurationError) {
+        let example = "use ADDRESS:PORT with an IP address, e.g. 127.0.0.1:8080, [::1]:8080 or :8080 for all addresses"
+        guard let colon = text.lastIndex(of: ":") else {
+            throw ConfigurationError("listen address '\(text)' has no port; \(example)")
+        }
+        var host = String(text[..<colon])
+        let portText = text[text.index(after: colon)...]
+        guard let port = UInt16(portText), port > 0 else {
+            throw ConfigurationError("listen address '\(text)' has an invalid port '\(portText)'; \(example)")
+        }
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+            guard Self.isIPv6(host) else {
+                throw ConfigurationError("listen address '\(text)': '\(host)' is not an IPv6 address; \(example)")
+            }
+        } else if host == "*" || host.isEmpty {
+            host = ""
+        } else if host.contains(":") {
+            throw ConfigurationError("listen address '\(text)': put an IPv6 address in brackets, e.g. [::1]:8080")
+        } else if !Self.isIPv4(host) {
+            throw ConfigurationError(
+                "listen address '\(text)': '\(host)' is not an IP address (host names are not resolved); \(example)")
+        }
+        self.host = host
+        self.port = port
+    }
+
+    /// Listens on every address.
+    public var isWildcard: Bool { host.isEmpty || host == "0.0.0.0" || host == "::" }
+
+    public var isIPv6: Bool { host.contains(":") }
+
+    /// `127.0.0.1:8080`, `[::1]:8080`, `:8080`.
+    public var description: String {
+        if host.isEmpty { return ":\(port)" }
+        return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    /// The address as `/proc/net/tcp{,6}` prints it (hex of the in-memory bytes, 32-bit words in host order).
+    var procHexAddress: String? {
+        if host.isEmpty { return nil }
+        var bytes: [UInt8]
+        if isIPv6 {
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, host, &address) == 1 else { return nil }
+            bytes = withUnsafeBytes(of: &address) { Array($0) }
+        } else {
+            var address = in_addr()
+            guard inet_pton(AF_INET, host, &address) == 1 else { return nil }
+            bytes = withUnsafeBytes(of: &address) { Array($0) }
+        }
+        var text = ""
+        for word in stride(from: 0, to: bytes.count, by: 4) {
+            for byte in bytes[word..<word + 4].reversed() {
+                text += byte < 16 ? "0" + String(byte, radix: 16, uppercase: true) : String(byte, radix: 16, uppercase: true)
+            }
+        }
+        return text
+    }
+
+    /// Whether a listening socket from `/proc/net` would take connections meant for this address.
+    public func overlaps(_ socket: ListeningSocket) -> Bool {
+        guard socket.port == port else { return false }
+        if isWildcard || socket.isWildcard { return true }
+        return socket.hexAddress == procHexAddress
+    }
+
+    private static func isIPv4(_ text: String) -> Bool {
+        var address = in_addr()
+        return inet_pton(AF_INET, text, &address) == 1
+    }
+
+    private static func isIPv6(_ text: String) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET6, text, &address) == 1
+    }
+}

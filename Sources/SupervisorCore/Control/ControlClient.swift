@@ -1,0 +1,91 @@
+#if canImport(FoundationEssentials)
+internal import FoundationEssentials
+#else
+internal import Foundation
+#endif
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a control request did not get an answer.
+public struct ControlClientError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+}
+
+/// The client end of the control socket, for `reload`, `status` and `stop`. Blocking: a command-line client has
+/// nothing else to do while it waits.
+public struct ControlClient: Sendable {
+    public let path: String
+    public let name: String
+
+    public init(path: String, name: String) {
+        self.path = path
+        self.name = name
+    }
+
+    /// Sends `request` and calls `onReply` for each reply line until the supervisor closes the connection.
+    ///
+    /// - Throws: ``ControlClientError`` saying that no supervisor runs at ``path`` (with how to start one or point
+    ///   at it), that the socket may not be used, or that the connection broke.
+    public func send(_ request: ControlRequest, onReply: (ControlReply) -> Void) throws(ControlClientError) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw ControlClientError(description: "socket failed: \(Self.errnoText())") }
+        defer { close(fd) }
+        do {
+            _ = try UnixSocketAddress.withAddress(path: path) { address, length throws(SystemCallError) in
+                try systemCall("connect", subject: path) { connect(fd, address, length) }
+            }
+        } catch {
+            switch error.errno {
+            case ENOENT, ECONNREFUSED, ENOTDIR:
+                throw ControlClientError(
+                    description: "no supervisor is running for \(name) at \(path); start one with "
+                        + "`supervisor run --name \(name) -- COMMAND`, or pass --name or --control-socket to find it")
+            case EACCES, EPERM:
+                throw ControlClientError(
+                    description: "not allowed to use the control socket \(path) of \(name); run as the supervisor's "
+                        + "user or as root")
+            default:
+                throw ControlClientError(description: "cannot reach the supervisor \(name) at \(path): \(error)")
+            }
+        }
+        do {
+            let line = Array(try JSONEncoder().encode(request)) + [UInt8(ascii: "\n")]
+            var offset = 0
+            while offset < line.count {
+                offset += try systemCall("write", subject: path) {
+                    line[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                }
+            }
+        } catch {
+            throw ControlClientError(description: "cannot send the request to \(path): \(error)")
+        }
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 16_384)
+        let decoder = JSONDecoder()
+        while true {
+            let count: Int
+            do {
+                count = try systemCall("read", subject: path) {
+                    buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                }
+            } catch {
+                throw ControlClientError(description: "the connection to the supervisor broke: \(error)")
+            }
+            if count == 0 { break }
+            pending.append(contentsOf: buffer[0..<count])
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Data(pending[..<newline])
+                pending.removeSubrange(...newline)
+                guard let reply = try? decoder.decode(ControlReply.self, from: line) else {
+                    throw ControlClientError(
+                        description: "the supervisor sent an unreadable reply: \(String(decoding: line, as: UTF8.self))")
+                }
+                onReply(reply)
+            }
+        }
+    }
+
+    private static func errnoText() -> String { String(cString: strerror(errno)) }
+}

@@ -1,0 +1,122 @@
+import Dispatch
+internal import SystemdSupport
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads an instance's stdout and stderr, writes each line to the supervisor's standard error with the instance's
+/// label (`[app#0 g7 pid 4312] …`), and keeps the last lines for error reports.
+///
+/// A line that starts with an sd-daemon priority prefix (`<3>`) keeps that priority in the journal. Very long lines
+/// are cut at ``maximumLineLength`` so a program that floods without newlines cannot grow the supervisor's memory.
+final class InstanceOutput: Sendable {
+    static let keptLines = 20
+    static let maximumLineLength = 8192
+
+    private struct State {
+        var partial: [UInt8] = []
+        var recent: [String] = []
+        var closed = false
+    }
+
+    private let fd: Int32
+    private let label: String
+    private let log: StandardErrorLog
+    private let queue: DispatchQueue
+    private let state = Mutex(State())
+    // Dispatch sources are thread-safe objects; Dispatch on Linux does not mark the protocol Sendable.
+    nonisolated(unsafe) private let source: any DispatchSourceRead
+
+    /// Starts reading `fd` (which this object now owns and closes at end of file).
+    init(fd: Int32, label: String, log: StandardErrorLog, queue: DispatchQueue) {
+        self.fd = fd
+        self.label = label
+        self.log = log
+        self.queue = queue
+        self.source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        source.setEventHandler { [weak self] in self?.readAvailable() }
+        source.setCancelHandler { Glibc.close(fd) }
+        source.activate()
+    }
+
+    /// The last lines the instance wrote, oldest first.
+    var lastLines: [String] { state.withLock { $0.recent } }
+
+    /// Reads whatever is already in the pipe now, so that lines written just before the process exited are logged
+    /// and kept before its exit is reported.
+    func drain() {
+        queue.sync { readAvailable() }
+    }
+
+    /// Stops reading and closes the pipe (a descendant of the instance may still hold its write end).
+    func close() {
+        queue.sync { finish() }
+    }
+
+    private func readAvailable() {
+        // After the source is cancelled the descriptor number may belong to another file already.
+        guard !state.withLock({ $0.closed }) else { return }
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count > 0 {
+                consume(buffer[0..<count])
+                continue
+            }
+            if count == 0 || (errno != EINTR && errno != EAGAIN) { finish() }
+            if count < 0 && errno == EINTR { continue }
+            return
+        }
+    }
+
+    private func consume(_ bytes: ArraySlice<UInt8>) {
+        let lines: [[UInt8]] = state.withLock { state in
+            var complete: [[UInt8]] = []
+            for byte in bytes {
+                if byte == UInt8(ascii: "\n") {
+                    complete.append(state.partial)
+                    state.partial.removeAll(keepingCapacity: true)
+                } else {
+                    state.partial.append(byte)
+                    if state.partial.count >= Self.maximumLineLength {
+                        complete.append(state.partial)
+                        state.partial.removeAll(keepingCapacity: true)
+                    }
+                }
+            }
+            return complete
+        }
+        for line in lines { emit(line) }
+    }
+
+    private func finish() {
+        let remainder: [UInt8]? = state.withLock { state in
+            guard !state.closed else { return nil }
+            state.closed = true
+            defer { state.partial = [] }
+            return state.partial
+        }
+        guard let remainder else { return }
+        if !remainder.isEmpty { emit(remainder) }
+        source.cancel()
+    }
+
+    private func emit(_ bytes: [UInt8]) {
+        var text = String(decoding: bytes, as: UTF8.self)
+        var priority = SyslogPriority.info
+        if text.count >= 3, text.first == "<", let digit = text.dropFirst().first?.wholeNumberValue,
+            text.dropFirst(2).first == ">", let parsed = SyslogPriority(rawValue: digit)
+        {
+            priority = parsed
+            text.removeFirst(3)
+        }
+        if text.last == "\r" { text.removeLast() }
+        state.withLock { state in
+            state.recent.append(text)
+            if state.recent.count > Self.keptLines { state.recent.removeFirst(state.recent.count - Self.keptLines) }
+        }
+        log.write("\(label) \(text)", priority: priority)
+    }
+}

@@ -1,0 +1,120 @@
+internal import CSupervisorShims
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One datagram received on a notify socket, with what the kernel says about its sender.
+public struct NotifyDatagram: Sendable {
+    public let bytes: [UInt8]
+    /// `nil` when the kernel attached no credentials.
+    public let senderPID: Int32?
+    public let senderUID: UInt32?
+    /// The datagram or its control data did not fit the buffer.
+    public let truncated: Bool
+    /// Descriptors that came with it; already closed (this is what releases a `BARRIER=1` sender).
+    public let receivedDescriptors: Int
+}
+
+/// The `NOTIFY_SOCKET` of one instance: a path-bound `AF_UNIX` datagram socket with `SO_PASSCRED`, so every datagram
+/// carries its sender's pid and uid.
+///
+/// It should live in a directory only the supervisor's user can enter (see ``RuntimeDirectory``); the credentials are
+/// checked as well, because any process of the same user could otherwise reach it.
+final class NotifySocket: Sendable {
+    /// systemd's limit: larger datagrams are truncated and dropped.
+    static let bufferSize = 4096
+
+    let path: String
+    private let fd: Int32
+    // Dispatch sources are thread-safe objects; Dispatch on Linux does not mark the protocol Sendable.
+    nonisolated(unsafe) private let source: any DispatchSourceRead
+
+    /// Binds a socket at `path` (replacing a stale file there) and calls `receive` on `queue` for each datagram.
+    ///
+    /// - Throws: ``SystemCallError`` for `socket`, `setsockopt` or `bind` (e.g. the path is too long or the
+    ///   directory is not writable).
+    init(
+        path: String,
+        queue: DispatchQueue,
+        receive: @escaping @Sendable (NotifyDatagram) -> Void
+    ) throws(SystemCallError) {
+        self.path = path
+        let fd = try systemCall("socket") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0) }
+        do {
+            var enable: Int32 = 1
+            try systemCall("setsockopt(SO_PASSCRED)") {
+                setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &enable, socklen_t(MemoryLayout<Int32>.size))
+            }
+            // A bigger receive queue keeps bursts of STATUS= updates from blocking the sender.
+            var size: Int32 = 256 * 1024
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            unlink(path)
+            _ = try UnixSocketAddress.withAddress(path: path) { address, length throws(SystemCallError) in
+                try systemCall("bind", subject: path) { bind(fd, address, length) }
+            }
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        self.fd = fd
+        self.source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        source.setEventHandler {
+            var buffer = [UInt8](repeating: 0, count: Self.bufferSize)
+            while true {
+                var info = supervisor_datagram_info()
+                let length = buffer.withUnsafeMutableBytes {
+                    supervisor_recv_datagram(fd, $0.baseAddress, $0.count, &info)
+                }
+                if length < 0 { return }
+                receive(
+                    NotifyDatagram(
+                        bytes: Array(buffer[0..<min(length, buffer.count)]),
+                        senderPID: info.has_credentials != 0 ? info.pid : nil,
+                        senderUID: info.has_credentials != 0 ? info.uid : nil,
+                        truncated: info.truncated != 0,
+                        receivedDescriptors: Int(info.received_fd_count)))
+            }
+        }
+        source.setCancelHandler {
+            Glibc.close(fd)
+            unlink(path)
+        }
+        source.activate()
+    }
+
+    /// Stops receiving, closes the socket and removes its file. Datagrams already queued are discarded.
+    func close() {
+        source.cancel()
+    }
+}
+
+/// Builds `sockaddr_un` values.
+enum UnixSocketAddress {
+    /// Calls `body` with a `sockaddr_un` for `path`.
+    ///
+    /// - Throws: ``SystemCallError`` with `ENAMETOOLONG` when the path does not fit `sun_path` (108 bytes).
+    static func withAddress<Result>(
+        path: String,
+        _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemCallError) -> Result
+    ) throws(SystemCallError) -> Result {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        let capacity = MemoryLayout.size(ofValue: address.sun_path)
+        guard bytes.count < capacity else {
+            throw SystemCallError(call: "bind", errno: ENAMETOOLONG, subject: "\(path) (longer than \(capacity - 1) bytes)")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + 1)
+        return try withUnsafePointer(to: &address) { pointer throws(SystemCallError) in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { rebound throws(SystemCallError) in
+                try body(rebound, length)
+            }
+        }
+    }
+}

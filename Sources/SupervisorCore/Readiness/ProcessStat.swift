@@ -1,0 +1,41 @@
+/// The fields of `/proc/PID/stat` the supervisor needs.
+public struct ProcessStat: Equatable, Sendable {
+    public let pid: Int32
+    /// The program name, at most 15 bytes, as the kernel keeps it.
+    public let command: String
+    public let parentPID: Int32
+    public let processGroup: Int32
+    public let session: Int32
+
+    /// Parses one `/proc/PID/stat` line. The command may hold spaces and parentheses, so fields are counted from the
+    /// last `)`.
+    public init?(statLine: String) {
+        guard let open = statLine.firstIndex(of: "("), let close = statLine.lastIndex(of: ")"),
+            let pid = Int32(statLine[..<open].trimmingSpaces)
+        else { return nil }
+        let fields = statLine[statLine.index(after: close)...].split(separator: " ")
+        // state ppid pgrp session …
+        guard fields.count >= 4, let parent = Int32(fields[1]), let group = Int32(fields[2]),
+            let session = Int32(fields[3])
+        else { return nil }
+        self.pid = pid
+        self.command = String(statLine[statLine.index(after: open)..<close])
+        self.parentPID = parent
+        self.processGroup = group
+        self.session = session
+    }
+
+    /// Reads `/proc/PID/stat`; `nil` when the process is gone.
+    public static func read(pid: Int32) -> ProcessStat? {
+        FileText.read("/proc/\(pid)/stat").flatMap(ProcessStat.init(statLine:))
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var text = self
+        while text.first == " " { text.removeFirst() }
+        while text.last == " " { text.removeLast() }
+        return text
+    }
+}

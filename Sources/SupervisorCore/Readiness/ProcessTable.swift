@@ -1,0 +1,39 @@
+/// A snapshot of the processes in `/proc`, for questions about process trees.
+public struct ProcessTable: Sendable {
+    public let processes: [Int32: ProcessStat]
+
+    public init(processes: [ProcessStat]) {
+        self.processes = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Reads every process now.
+    public static func current() -> ProcessTable {
+        let stats = FileText.directoryEntries("/proc").compactMap(Int32.init).compactMap(ProcessStat.read(pid:))
+        return ProcessTable(processes: stats)
+    }
+
+    /// `root` and every process below it.
+    public func tree(of root: Int32) -> Set<Int32> {
+        var children: [Int32: [Int32]] = [:]
+        for process in processes.values { children[process.parentPID, default: []].append(process.pid) }
+        var found: Set<Int32> = [root]
+        var queue = [root]
+        while let next = queue.popLast() {
+            for child in children[next] ?? [] where found.insert(child).inserted { queue.append(child) }
+        }
+        return found
+    }
+
+    /// Whether `pid` is `ancestor` or runs below it.
+    public func isDescendant(_ pid: Int32, of ancestor: Int32) -> Bool {
+        var current = pid
+        var steps = 0
+        while current > 1 && steps < 1024 {
+            if current == ancestor { return true }
+            guard let parent = processes[current]?.parentPID else { return false }
+            current = parent
+            steps += 1
+        }
+        return current == ancestor
+    }
+}

@@ -1,0 +1,27 @@
+/// What the rollout machine needs to know about a generation; fixed when its rollout begins.
+public struct GenerationPolicy: Equatable, Sendable {
+    /// How many slots the generation fills.
+    public var instances: Int
+    /// How many replacements may be starting at once while the instances they replace still serve.
+    public var maxSurge: Int
+    /// How long a new instance may take to become ready.
+    public var readyTimeout: Duration
+    /// How long an instance may drain after its stop signal before it gets SIGKILL.
+    public var drainTimeout: Duration
+    /// The signal that asks an instance of this generation to drain and exit.
+    public var stopSignal: UnixSignal
+
+    public init(
+        instances: Int,
+        maxSurge: Int,
+        readyTimeout: Duration,
+        drainTimeout: Duration,
+        stopSignal: UnixSignal
+    ) {
+        self.instances = instances
+        self.maxSurge = max(1, maxSurge)
+        self.readyTimeout = readyTimeout
+        self.drainTimeout = drainTimeout
+        self.stopSignal = stopSignal
+    }
+}

@@ -1,0 +1,124 @@
+extension RolloutMachine {
+    /// Something that happened, fed into ``RolloutMachine/handle(_:now:)``.
+    public enum Event: Equatable, Sendable {
+        /// Start generation 1 with this policy (`supervisor run`).
+        case start(GenerationPolicy)
+        /// A reload was asked for (`supervisor reload`, SIGHUP).
+        case reloadRequested(ReloadRequestID)
+        /// The configuration asked for with ``Action/loadConfiguration`` is valid.
+        case configurationLoaded(GenerationPolicy)
+        /// The configuration asked for with ``Action/loadConfiguration`` is not usable; the message says why.
+        case configurationFailed(String)
+        /// The process for an instance runs.
+        case spawned(InstanceID, pid: Int32)
+        /// The process for an instance could not be started; the message says why.
+        case spawnFailed(InstanceID, String)
+        /// The instance is ready (`READY=1`, or another readiness probe passed).
+        case ready(InstanceID)
+        /// The instance announced `STOPPING=1`.
+        case announcedStopping(InstanceID)
+        /// The instance sent `STATUS=`.
+        case statusText(InstanceID, String)
+        /// The instance announced `MAINPID=`.
+        case mainPID(InstanceID, Int32)
+        /// A process was reaped.
+        case exited(pid: Int32, ExitStatus)
+        /// A timer set with ``Action/startTimer(_:after:)`` expired.
+        case timerFired(TimerID)
+        /// Stop everything and exit (`supervisor stop`, SIGTERM, SIGINT). `force` sends SIGKILL to whatever is
+        /// still draining.
+        case stopRequested(force: Bool)
+    }
+
+    /// Something the runtime must do.
+    public enum Action: Equatable, Sendable {
+        /// Read the configuration again and answer with ``Event/configurationLoaded(_:)`` or
+        /// ``Event/configurationFailed(_:)``.
+        case loadConfiguration
+        /// The configuration just loaded becomes this generation: spawn its instances from it.
+        case beginGeneration(Generation)
+        /// Start a process for this instance and answer with ``Event/spawned(_:pid:)`` or
+        /// ``Event/spawnFailed(_:_:)``.
+        case spawn(InstanceID, Slot, Generation)
+        /// Send a signal to one process.
+        case signal(pid: Int32, UnixSignal)
+        /// Send SIGKILL to a process and to every process of the group it leads.
+        case killGroup(pid: Int32, mainPID: Int32)
+        /// Feed ``Event/timerFired(_:)`` back after this long.
+        case startTimer(TimerID, after: Duration)
+        /// Log a line; when `to` is not empty, also send it to those reload callers as progress.
+        case log(LogLevel, String, to: [ReloadRequestID])
+        /// Tell these reload callers how the rollout that covers them ended.
+        case finishReload([ReloadRequestID], ReloadResult)
+        /// Report the supervisor's own state to the service manager.
+        case serviceState(ServiceState)
+        /// Every instance is gone after a stop: exit with this code; the message, when present, says why.
+        case exit(code: Int32, message: String?, failedInstance: InstanceID?)
+    }
+
+    /// A timer the machine asked for; stale timers are ignored when they fire.
+    public enum TimerID: Hashable, Sendable {
+        case readyTimeout(InstanceID)
+        case drainTimeout(InstanceID)
+        case restart(Slot, token: Int)
+    }
+
+    /// How loud a line is.
+    public enum LogLevel: String, Equatable, Sendable {
+        case debug, info, notice, warning, error
+    }
+
+    /// What the supervisor tells systemd.
+    public enum ServiceState: Equatable, Sendable {
+        case ready(status: String)
+        case reloading(status: String)
+        case status(String)
+        case stopping(status: String)
+    }
+
+    /// Where the supervisor is in its own life.
+    public enum Lifecycle: Equatable, Sendable {
+        case notStarted
+        case running
+        case stopping(exitCode: Int32, message: String?, failedInstance: InstanceID?)
+        case exited
+    }
+
+    /// A rollout in progress.
+    public struct Rollout: Equatable, Sendable {
+        /// The generation that served before; `nil` for the first start.
+        public let from: Generation?
+        public let to: Generation
+        public let startedAt: ContinuousClock.Instant
+        /// The reload callers this rollout answers.
+        public internal(set) var waiters: [ReloadRequestID]
+    }
+}
+
+/// How a reload ended, as its caller is told.
+public struct ReloadResult: Equatable, Sendable {
+    /// `true` when the new generation serves.
+    public let succeeded: Bool
+    /// One line for a person: what happened and to what.
+    public let message: String
+    /// The instance whose failure caused a rollback; its last output explains it.
+    public let failedInstance: InstanceID?
+    /// The generation serving afterwards.
+    public let generation: Generation?
+    /// When it ended.
+    public let finishedAt: ContinuousClock.Instant
+
+    public init(
+        succeeded: Bool,
+        message: String,
+        failedInstance: InstanceID? = nil,
+        generation: Generation?,
+        finishedAt: ContinuousClock.Instant
+    ) {
+        self.succeeded = succeeded
+        self.message = message
+        self.failedInstance = failedInstance
+        self.generation = generation
+        self.finishedAt = finishedAt
+    }
+}

@@ -1,0 +1,484 @@
+/// The supervisor's decisions, as a pure state machine: events in, actions out, no I/O and no clock of its own.
+///
+/// It works like a reconciler. There is one *target* generation; every slot `0..<instances` should hold a ready
+/// instance of it, and slots beyond that should be empty. After every event the machine compares what runs with that
+/// target and emits the actions that close the gap, in an order that never leaves a slot without a serving instance
+/// when one can be kept:
+///
+/// - a slot whose target instance is ready has every other instance in it stopped;
+/// - a slot without a target instance gets one: at once when nothing serves in it, otherwise only while fewer than
+///   `maxSurge` replacements are starting;
+/// - slots beyond the instance count are emptied only once every other slot serves the target.
+///
+/// A reload raises the target to a new generation (a *rollout*). If an instance of that generation exits or misses
+/// its ready timeout before the rollout completes, the target drops back to the previous generation (a *rollback*):
+/// new instances that never served are stopped, and a slot whose old instance was already replaced gets an old one
+/// again before its new one is stopped. Reloads that arrive during a rollout are coalesced into one follow-up rollout.
+/// An instance of the target that dies in steady state is restarted in its slot after a ``RestartBackoff`` delay.
+public struct RolloutMachine: Sendable {
+    public private(set) var lifecycle: Lifecycle = .notStarted
+    /// Every instance not yet reaped, oldest first.
+    public private(set) var records: [InstanceRecord] = []
+    /// The generation every slot should run.
+    public private(set) var target: Generation?
+    /// The rollout in progress, if any.
+    public private(set) var rollout: Rollout?
+    /// How the last rollout ended (the first start included).
+    public private(set) var lastResult: ReloadResult?
+    /// Restarts after a failure, per slot, since the supervisor started.
+    public private(set) var restartCounts: [Slot: Int] = [:]
+
+    private var policies: [Generation: GenerationPolicy] = [:]
+    private var backoffs: [Slot: RestartBackoff] = [:]
+    private var pendingRestarts: [Slot: Int] = [:]
+    private var restartTokens = 0
+    private var reloadsAwaitingConfiguration: [ReloadRequestID]?
+    private var queuedReloads: [ReloadRequestID] = []
+    private var lastGeneration = 0
+    private var lastSerial = 0
+    private var actions: [Action] = []
+    private var now: ContinuousClock.Instant = .now
+
+    public init() {}
+
+    /// The policy of a generation that still has instances, or is the target.
+    public func policy(of generation: Generation) -> GenerationPolicy? { policies[generation] }
+
+    /// The record of an instance that has not been reaped yet.
+    public func record(_ id: InstanceID) -> InstanceRecord? { records.first { $0.id == id } }
+
+    /// Reload callers waiting for a rollout that has not started yet.
+    public var queuedReloadCount: Int { queuedReloads.count + (reloadsAwaitingConfiguration?.count ?? 0) }
+
+    /// Feeds one event and returns what to do, in order.
+    public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
+        self.now = now
+        actions = []
+        switch event {
+        case .start(let policy): start(policy)
+        case .reloadRequested(let id): requestReload(id)
+        case .configurationLoaded(let policy): beginRollout(policy)
+        case .configurationFailed(let message): rejectConfiguration(message)
+        case .spawned(let id, let pid): spawned(id, pid: pid)
+        case .spawnFailed(let id, let message): spawnFailed(id, message: message)
+        case .ready(let id): becameReady(id)
+        case .announcedStopping(let id): announcedStopping(id)
+        case .statusText(let id, let text): update(id) { $0.statusText = text }
+        case .mainPID(let id, let pid): update(id) { $0.mainPID = pid }
+        case .exited(let pid, let status): exited(pid: pid, status: status)
+        case .timerFired(let timer): timerFired(timer)
+        case .stopRequested(let force): stop(force: force)
+        }
+        reconcile()
+        return actions
+    }
+
+    // MARK: - Events
+
+    private mutating func start(_ policy: GenerationPolicy) {
+        guard lifecycle == .notStarted else { return }
+        lifecycle = .running
+        let generation = allocateGeneration(policy)
+        target = generation
+        rollout = Rollout(from: nil, to: generation, startedAt: now, waiters: [])
+        log(.info, "starting \(generation): \(instancesText(policy.instances))")
+    }
+
+    private mutating func requestReload(_ id: ReloadRequestID) {
+        switch lifecycle {
+        case .stopping, .exited:
+            finish([id], succeeded: false, "reload refused: the supervisor is stopping")
+            return
+        case .notStarted, .running:
+            break
+        }
+        if let rollout {
+            queuedReloads.append(id)
+            log(.info, "a rollout to \(rollout.to) is in progress; this reload starts a new rollout when it ends", to: [id])
+        } else if reloadsAwaitingConfiguration != nil {
+            reloadsAwaitingConfiguration!.append(id)
+        } else {
+            reloadsAwaitingConfiguration = [id]
+            actions.append(.loadConfiguration)
+        }
+    }
+
+    private mutating func beginRollout(_ policy: GenerationPolicy) {
+        guard let waiters = reloadsAwaitingConfiguration else { return }
+        reloadsAwaitingConfiguration = nil
+        guard lifecycle == .running, let from = target else {
+            finish(waiters, succeeded: false, "reload refused: the supervisor is stopping")
+            return
+        }
+        let generation = allocateGeneration(policy)
+        target = generation
+        rollout = Rollout(from: from, to: generation, startedAt: now, waiters: waiters)
+        let surge = policy.maxSurge >= policy.instances ? "all at once" : "at most \(policy.maxSurge) at a time"
+        let status = "reloading: rolling out \(generation)"
+        actions.append(.serviceState(.reloading(status: status)))
+        log(.notice, "rolling out \(generation) to replace \(from): \(instancesText(policy.instances)), \(surge)")
+    }
+
+    private mutating func rejectConfiguration(_ message: String) {
+        guard let waiters = reloadsAwaitingConfiguration else { return }
+        reloadsAwaitingConfiguration = nil
+        let serving = target.map { "; \($0) keeps serving" } ?? ""
+        finish(waiters, succeeded: false, "reload failed: \(message)\(serving)")
+        startQueuedReload()
+    }
+
+    private mutating func spawned(_ id: InstanceID, pid: Int32) {
+        guard let index = index(of: id), records[index].phase == .spawning else { return }
+        records[index].pid = pid
+        records[index].mainPID = pid
+        records[index].phase = .starting
+        let record = records[index]
+        let policy = policies[record.generation]!
+        log(.info, "started \(record.label)", rolloutRelated: record.generation == rollout?.to)
+        actions.append(.startTimer(.readyTimeout(id), after: policy.readyTimeout))
+        if record.stopWhenSpawned { stopInstance(at: index) }
+    }
+
+    private mutating func spawnFailed(_ id: InstanceID, message: String) {
+        guard let index = index(of: id) else { return }
+        let record = records.remove(at: index)
+        failed(record, reason: "\(record.label) could not be started: \(message)")
+    }
+
+    private mutating func becameReady(_ id: InstanceID) {
+        guard let index = index(of: id), records[index].phase == .starting else { return }
+        records[index].phase = .ready
+        records[index].readyAt = now
+        let record = records[index]
+        let elapsed = (now - record.createdAt).secondsText
+        log(.info, "\(record.label) is ready after \(elapsed)", rolloutRelated: record.generation == rollout?.to)
+        if record.generation != target {
+            log(.debug, "\(record.label) is no longer wanted (the target is \(target.map(String.init) ?? "none"))")
+        }
+    }
+
+    private mutating func announcedStopping(_ id: InstanceID) {
+        // Only a serving instance can hand its slot over early; one that is still starting will exit, and that exit
+        // is judged like any other.
+        guard let index = index(of: id), records[index].phase == .ready else { return }
+        let record = records[index]
+        log(.notice, "\(record.label) announced that it is stopping; its slot gets a replacement")
+        records[index].phase = .stopping
+        records[index].stoppingSince = now
+        actions.append(.startTimer(.drainTimeout(id), after: policies[record.generation]!.drainTimeout))
+    }
+
+    private mutating func exited(pid: Int32, status: ExitStatus) {
+        guard let index = records.firstIndex(where: { $0.mainPID == pid }) else { return }
+        let record = records.remove(at: index)
+        if let groupLeader = record.pid {
+            // Whatever the instance left behind in its process group goes with it.
+            actions.append(.killGroup(pid: groupLeader, mainPID: pid))
+        }
+        switch record.phase {
+        case .stopping, .killed:
+            let drained = record.stoppingSince.map { (now - $0).secondsText } ?? "0 s"
+            let level: LogLevel = record.phase == .killed ? .warning : .info
+            log(level, "\(record.label) \(status) after draining for \(drained)", rolloutRelated: rollout != nil)
+        case .starting:
+            failed(record, reason: "\(record.label) \(status) before it was ready")
+        case .ready:
+            failed(record, reason: "\(record.label) \(status)")
+        case .spawning:
+            failed(record, reason: "\(record.label) \(status) while being started")
+        }
+    }
+
+    private mutating func timerFired(_ timer: TimerID) {
+        switch timer {
+        case .readyTimeout(let id):
+            guard let index = index(of: id), records[index].phase == .starting else { return }
+            let record = records[index]
+            let timeout = policies[record.generation]!.readyTimeout.secondsText
+            stopInstance(at: index)
+            failed(record, reason: "\(record.label) was not ready within \(timeout)")
+        case .drainTimeout(let id):
+            guard let index = index(of: id), records[index].phase == .stopping,
+                let pid = records[index].pid, let mainPID = records[index].mainPID
+            else { return }
+            records[index].phase = .killed
+            let record = records[index]
+            let policy = policies[record.generation]!
+            log(
+                .warning,
+                "\(record.label) did not exit within \(policy.drainTimeout.secondsText) of \(policy.stopSignal); "
+                    + "sending SIGKILL",
+                rolloutRelated: rollout != nil)
+            actions.append(.killGroup(pid: pid, mainPID: mainPID))
+        case .restart(let slot, let token):
+            guard pendingRestarts[slot] == token else { return }
+            pendingRestarts[slot] = nil
+        }
+    }
+
+    private mutating func stop(force: Bool) {
+        if case .stopping = lifecycle {
+            if force { killEverythingDraining() }
+            return
+        }
+        guard lifecycle == .running || lifecycle == .notStarted else { return }
+        lifecycle = .stopping(exitCode: 0, message: nil, failedInstance: nil)
+        abandonReloads(because: "the supervisor is stopping")
+        let live = records.filter(\.isLive).count
+        actions.append(.serviceState(.stopping(status: "stopping: draining \(instancesText(live))")))
+        log(.notice, "stopping: draining \(instancesText(live))")
+        stopAllLiveInstances()
+        if force { killEverythingDraining() }
+    }
+
+    // MARK: - Failures
+
+    /// An instance ended or timed out without being asked to. `record` may already be removed.
+    private mutating func failed(_ record: InstanceRecord, reason: String) {
+        if let rollout, record.generation == rollout.to {
+            if let from = rollout.from {
+                rollBack(to: from, reason: reason, failedInstance: record.id)
+            } else {
+                abortFirstStart(reason: reason, failedInstance: record.id)
+            }
+            return
+        }
+        guard lifecycle == .running, record.generation == target,
+            let policy = target.flatMap({ policies[$0] }), record.slot.index < policy.instances
+        else {
+            log(.warning, reason)
+            return
+        }
+        let uptime = now - (record.readyAt ?? record.createdAt)
+        let delay = backoffs[record.slot, default: RestartBackoff()].delayAfterFailure(uptime: uptime)
+        restartCounts[record.slot, default: 0] += 1
+        restartTokens += 1
+        pendingRestarts[record.slot] = restartTokens
+        actions.append(.startTimer(.restart(record.slot, token: restartTokens), after: delay))
+        log(.error, "\(reason); restarting slot \(record.slot) in \(delay.secondsText)")
+    }
+
+    private mutating func rollBack(to previous: Generation, reason: String, failedInstance: InstanceID) {
+        guard let failedRollout = rollout else { return }
+        target = previous
+        rollout = nil
+        // Instances of the failed generation that never served can go at once; ready ones stay until the slot has an
+        // instance of the previous generation again (reconcile does that).
+        for index in records.indices
+        where records[index].generation == failedRollout.to && records[index].isLive && records[index].phase != .ready {
+            stopInstance(at: index)
+        }
+        let message = "\(reason); rolled back to \(previous)"
+        log(.error, message)
+        let result = ReloadResult(
+            succeeded: false, message: message, failedInstance: failedInstance, generation: previous,
+            finishedAt: now)
+        lastResult = result
+        actions.append(.finishReload(failedRollout.waiters, result))
+        actions.append(.serviceState(.ready(status: servingStatus())))
+        startQueuedReload()
+    }
+
+    private mutating func abortFirstStart(reason: String, failedInstance: InstanceID) {
+        rollout = nil
+        let message = "\(reason); the first generation never became ready, stopping"
+        lastResult = ReloadResult(
+            succeeded: false, message: message, failedInstance: failedInstance, generation: nil, finishedAt: now)
+        lifecycle = .stopping(exitCode: 1, message: message, failedInstance: failedInstance)
+        log(.error, message)
+        abandonReloads(because: "the first generation never became ready")
+        actions.append(.serviceState(.stopping(status: "failed: \(reason)")))
+        stopAllLiveInstances()
+    }
+
+    // MARK: - Reconciliation
+
+    private mutating func reconcile() {
+        defer { exitWhenEmpty() }
+        guard lifecycle == .running, let target, let policy = policies[target] else { return }
+
+        var replacementsStarting = Set<Slot>()
+        for slot in occupiedSlots() where slot.index < policy.instances {
+            let live = records.filter { $0.slot == slot && $0.isLive }
+            let starting = live.contains { $0.generation == target && $0.phase != .ready }
+            let serving = live.contains { $0.generation != target && $0.phase == .ready }
+            if starting && serving { replacementsStarting.insert(slot) }
+        }
+
+        for slotIndex in 0..<policy.instances {
+            let slot = Slot(slotIndex)
+            let live = records.indices.filter { records[$0].slot == slot && records[$0].isLive }
+            if let ready = live.first(where: { records[$0].generation == target && records[$0].phase == .ready }) {
+                for index in live where index != ready { stopInstance(at: index) }
+            } else if live.contains(where: { records[$0].generation == target }) {
+                // The replacement is on its way: whatever else is starting here will never be needed.
+                for index in live where records[index].generation != target && records[index].phase != .ready {
+                    stopInstance(at: index)
+                }
+            } else {
+                guard pendingRestarts[slot] == nil else { continue }
+                let someoneServes = live.contains { records[$0].phase == .ready }
+                if someoneServes {
+                    guard replacementsStarting.count < policy.maxSurge else { continue }
+                    replacementsStarting.insert(slot)
+                }
+                for index in live where records[index].phase != .ready { stopInstance(at: index) }
+                spawn(slot: slot, generation: target)
+            }
+        }
+
+        let everySlotServesTarget = (0..<policy.instances).allSatisfy { index in
+            records.contains { $0.slot.index == index && $0.generation == target && $0.phase == .ready }
+        }
+        guard everySlotServesTarget else { return }
+        for index in records.indices where records[index].slot.index >= policy.instances && records[index].isLive {
+            stopInstance(at: index)
+        }
+        for slot in pendingRestarts.keys where slot.index >= policy.instances { pendingRestarts[slot] = nil }
+        if let rollout, rollout.to == target { complete(rollout) }
+        forgetUnusedPolicies()
+    }
+
+    private mutating func complete(_ finished: Rollout) {
+        rollout = nil
+        let policy = policies[finished.to]!
+        let took = (now - finished.startedAt).secondsText
+        let message =
+            "\(finished.to) is serving: \(policy.instances)/\(policy.instances) instances ready; "
+            + (finished.from == nil ? "start took \(took)" : "rollout took \(took)")
+        let result = ReloadResult(succeeded: true, message: message, generation: finished.to, finishedAt: now)
+        lastResult = result
+        log(.notice, message)
+        actions.append(.finishReload(finished.waiters, result))
+        actions.append(.serviceState(.ready(status: servingStatus())))
+        startQueuedReload()
+    }
+
+    private mutating func exitWhenEmpty() {
+        guard case .stopping(let code, let message, let failedInstance) = lifecycle, records.isEmpty else { return }
+        lifecycle = .exited
+        actions.append(.exit(code: code, message: message, failedInstance: failedInstance))
+    }
+
+    // MARK: - Helpers
+
+    private mutating func spawn(slot: Slot, generation: Generation) {
+        lastSerial += 1
+        let id = InstanceID(lastSerial)
+        records.append(
+            InstanceRecord(
+                id: id, slot: slot, generation: generation, pid: nil, mainPID: nil, phase: .spawning,
+                createdAt: now, readyAt: nil, stoppingSince: nil, statusText: nil))
+        actions.append(.spawn(id, slot, generation))
+    }
+
+    private mutating func stopInstance(at index: Int) {
+        switch records[index].phase {
+        case .spawning:
+            records[index].stopWhenSpawned = true
+        case .starting, .ready:
+            let record = records[index]
+            guard let mainPID = record.mainPID else { return }
+            let policy = policies[record.generation]!
+            records[index].phase = .stopping
+            records[index].stoppingSince = now
+            log(.info, "stopping \(record.label) with \(policy.stopSignal)", rolloutRelated: rollout != nil)
+            actions.append(.signal(pid: mainPID, policy.stopSignal))
+            actions.append(.startTimer(.drainTimeout(record.id), after: policy.drainTimeout))
+        case .stopping, .killed:
+            break
+        }
+    }
+
+    private mutating func stopAllLiveInstances() {
+        pendingRestarts = [:]
+        for index in records.indices where records[index].isLive { stopInstance(at: index) }
+    }
+
+    private mutating func killEverythingDraining() {
+        for index in records.indices where records[index].phase == .stopping {
+            guard let pid = records[index].pid, let mainPID = records[index].mainPID else { continue }
+            records[index].phase = .killed
+            log(.warning, "\(records[index].label) is still draining; sending SIGKILL as asked")
+            actions.append(.killGroup(pid: pid, mainPID: mainPID))
+        }
+    }
+
+    private mutating func abandonReloads(because reason: String) {
+        if let rollout, !rollout.waiters.isEmpty {
+            finish(rollout.waiters, succeeded: false, "rollout to \(rollout.to) interrupted: \(reason)")
+        }
+        rollout = nil
+        let waiting = (reloadsAwaitingConfiguration ?? []) + queuedReloads
+        reloadsAwaitingConfiguration = nil
+        queuedReloads = []
+        if !waiting.isEmpty { finish(waiting, succeeded: false, "reload refused: \(reason)") }
+    }
+
+    private mutating func startQueuedReload() {
+        guard !queuedReloads.isEmpty, lifecycle == .running else { return }
+        reloadsAwaitingConfiguration = queuedReloads
+        queuedReloads = []
+        actions.append(.loadConfiguration)
+    }
+
+    private mutating func finish(_ waiters: [ReloadRequestID], succeeded: Bool, _ message: String) {
+        log(succeeded ? .notice : .warning, message)
+        let result = ReloadResult(succeeded: succeeded, message: message, generation: target, finishedAt: now)
+        lastResult = result
+        actions.append(.finishReload(waiters, result))
+    }
+
+    private mutating func allocateGeneration(_ policy: GenerationPolicy) -> Generation {
+        lastGeneration += 1
+        let generation = Generation(lastGeneration)
+        policies[generation] = policy
+        actions.append(.beginGeneration(generation))
+        return generation
+    }
+
+    private mutating func forgetUnusedPolicies() {
+        let inUse = Set(records.map(\.generation)).union(target.map { [$0] } ?? [])
+        for generation in policies.keys where !inUse.contains(generation) { policies[generation] = nil }
+    }
+
+    private mutating func update(_ id: InstanceID, _ change: (inout InstanceRecord) -> Void) {
+        guard let index = index(of: id) else { return }
+        change(&records[index])
+    }
+
+    private func index(of id: InstanceID) -> Int? { records.firstIndex { $0.id == id } }
+
+    private func occupiedSlots() -> Set<Slot> { Set(records.map(\.slot)) }
+
+    private mutating func log(_ level: LogLevel, _ message: String, rolloutRelated: Bool = false) {
+        log(level, message, to: rolloutRelated ? (rollout?.waiters ?? []) : [])
+    }
+
+    private mutating func log(_ level: LogLevel, _ message: String, to waiters: [ReloadRequestID]) {
+        let waiters = waiters.isEmpty && rollout != nil && level >= .notice ? rollout!.waiters : waiters
+        actions.append(.log(level, message, to: waiters))
+    }
+
+    private func servingStatus() -> String {
+        guard let target, let policy = policies[target] else { return "no generation" }
+        let ready = records.filter { $0.generation == target && $0.phase == .ready }.count
+        return "\(target): \(ready)/\(policy.instances) ready"
+    }
+
+    private func instancesText(_ count: Int) -> String { count == 1 ? "1 instance" : "\(count) instances" }
+}
+
+extension RolloutMachine.LogLevel: Comparable {
+    private var rank: Int {
+        switch self {
+        case .debug: 0
+        case .info: 1
+        case .notice: 2
+        case .warning: 3
+        case .error: 4
+        }
+    }
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rank < rhs.rank }
+}

@@ -1,0 +1,40 @@
+/// Finds processes outside the supervisor's instances that already listen where the instances are to listen.
+public struct PortConflict: Equatable, Sendable, CustomStringConvertible {
+    public let address: ListenAddress
+    /// The process holding the socket, when this user may see it.
+    public let pid: Int32?
+    public let command: String?
+
+    public var description: String {
+        let owner = pid.map { "pid \($0)\(command.map { " (\($0))" } ?? "")" } ?? "a process of another user"
+        return "port \(address.port) (\(address)) is already in use by \(owner); stop it or choose another --listen port"
+    }
+
+    /// Conflicts for `addresses`, ignoring sockets held by `ownProcesses`.
+    public static func find(
+        for addresses: [ListenAddress],
+        ignoring ownProcesses: Set<Int32> = []
+    ) -> [PortConflict] {
+        let sockets = ListeningSocket.current()
+        var conflicts: [PortConflict] = []
+        var table: ProcessTable?
+        var inodesByProcess: [Int32: Set<UInt64>] = [:]
+        for address in addresses {
+            let overlapping = sockets.filter { address.overlaps($0) }
+            guard !overlapping.isEmpty else { continue }
+            if table == nil {
+                table = .current()
+                for pid in table!.processes.keys { inodesByProcess[pid] = ListeningSocket.socketInodes(ofProcess: pid) }
+            }
+            for socket in overlapping {
+                let owners = inodesByProcess.filter { $0.value.contains(socket.inode) }.map(\.key).sorted()
+                if !owners.isEmpty && owners.allSatisfy(ownProcesses.contains) { continue }
+                let owner = owners.first { !ownProcesses.contains($0) }
+                conflicts.append(
+                    PortConflict(address: address, pid: owner, command: owner.flatMap { table!.processes[$0]?.command }))
+                break
+            }
+        }
+        return conflicts
+    }
+}

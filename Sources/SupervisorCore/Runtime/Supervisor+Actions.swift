@@ -1,0 +1,131 @@
+internal import Logging
+internal import SystemdSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// Carries out actions in order. Actions that produce an answer at once (loading the configuration, spawning)
+    /// feed it back to the machine, and what that returns joins the queue.
+    func perform(_ initial: [RolloutMachine.Action]) {
+        var queue = initial[...]
+        while let action = queue.popFirst() {
+            let followUp: RolloutMachine.Event?
+            switch action {
+            case .loadConfiguration:
+                followUp = loadConfiguration()
+            case .beginGeneration(let generation):
+                configurations[generation] = loadedConfiguration
+                loadedConfiguration = nil
+                forgetUnusedConfigurations()
+                followUp = nil
+            case .spawn(let id, let slot, let generation):
+                followUp = spawn(id, slot: slot, generation: generation)
+            case .signal(let pid, let signal):
+                if kill(pid, signal.rawValue) != 0 && errno != ESRCH {
+                    logger.warning("cannot send \(signal) to pid \(pid): \(String(cString: strerror(errno)))")
+                }
+                followUp = nil
+            case .killGroup(let pid, let mainPID):
+                _ = kill(-pid, SIGKILL)
+                if mainPID != pid { _ = kill(mainPID, SIGKILL) }
+                followUp = nil
+            case .startTimer(let timer, let delay):
+                let sink = eventSink
+                Task {
+                    try? await Task.sleep(for: delay)
+                    sink.yield(.timer(timer))
+                }
+                followUp = nil
+            case .log(let level, let message, let waiters):
+                log(level, message)
+                for waiter in waiters { reloadReplies[waiter]?.yield(.progress(message)) }
+                followUp = nil
+            case .finishReload(let waiters, let result):
+                let output = result.failedInstance.flatMap(lastLines(of:))
+                for waiter in waiters {
+                    guard let reply = reloadReplies.removeValue(forKey: waiter) else { continue }
+                    reply.yield(.result(ControlResult(ok: result.succeeded, message: result.message, output: output)))
+                    reply.finish()
+                }
+                followUp = nil
+            case .serviceState(let state):
+                switch state {
+                case .ready(let status): systemd.ready(status: status)
+                case .reloading(let status): systemd.reloading(status: status)
+                case .status(let status): systemd.status(status)
+                case .stopping(let status): systemd.stopping(status: status)
+                }
+                followUp = nil
+            case .exit(let code, let message, let failedInstance):
+                finishRun(code: code, message: message, failedInstance: failedInstance)
+                followUp = nil
+            }
+            if let followUp { queue.append(contentsOf: machine.handle(followUp, now: .now)) }
+        }
+    }
+
+    private func loadConfiguration() -> RolloutMachine.Event {
+        do {
+            let configuration = try source.load()
+            if configuration.name != initialConfiguration.name {
+                logger.warning("name changed to '\(configuration.name)' in the configuration; it takes effect at the next start")
+            }
+            if configuration.controlSocket != initialConfiguration.controlSocket {
+                logger.warning("control-socket changed in the configuration; it takes effect at the next start")
+            }
+            let table = ProcessTable.current()
+            let ours = Set(instances.values.flatMap { table.tree(of: $0.pid) })
+            for conflict in PortConflict.find(for: configuration.listen, ignoring: ours) {
+                logger.warning("\(conflict.description)")
+            }
+            loadedConfiguration = configuration
+            return .configurationLoaded(configuration.policy)
+        } catch {
+            return .configurationFailed(error.message)
+        }
+    }
+
+    private func forgetUnusedConfigurations() {
+        let inUse = Set(machine.records.map(\.generation)).union(machine.target.map { [$0] } ?? [])
+        for generation in configurations.keys where !inUse.contains(generation) && generation != machine.target {
+            configurations[generation] = nil
+        }
+    }
+
+    func log(_ level: RolloutMachine.LogLevel, _ message: String) {
+        switch level {
+        case .debug: logger.debug("\(message)")
+        case .info: logger.info("\(message)")
+        case .notice: logger.notice("\(message)")
+        case .warning: logger.warning("\(message)")
+        case .error: logger.error("\(message)")
+        }
+    }
+
+    func lastLines(of id: InstanceID) -> [String]? {
+        if let running = instances[id] { return running.output.lastLines }
+        return retainedOutput.last { $0.0 == id }?.1
+    }
+
+    private func finishRun(code: Int32, message: String?, failedInstance: InstanceID?) {
+        var output: [String]?
+        if let failedInstance, let lines = lastLines(of: failedInstance), !lines.isEmpty {
+            output = lines
+            let label = "last output of the instance that failed:"
+            standardError.write(([label] + lines.map { "  | \($0)" }).joined(separator: "\n"), priority: .error)
+        }
+        let result = ControlResult(
+            ok: code == 0, message: message ?? "stopped: every instance has exited", output: output)
+        for reply in stopReplies {
+            reply.yield(.result(result))
+            reply.finish()
+        }
+        stopReplies = []
+        for reply in reloadReplies.values { reply.finish() }
+        reloadReplies = [:]
+        logger.notice("\(code == 0 ? "stopped" : "exiting with status \(code)")")
+        exitCode = code
+    }
+}

@@ -1,0 +1,71 @@
+internal import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    func received(_ request: ControlRequest, reply: AsyncStream<ControlReply>.Continuation) {
+        switch request.command {
+        case .status:
+            reply.yield(.status(statusReport()))
+            reply.finish()
+        case .reload:
+            lastReloadID += 1
+            let id = ReloadRequestID(lastReloadID)
+            reloadReplies[id] = reply
+            handle(.reloadRequested(id))
+        case .stop:
+            if case .running = machine.lifecycle {
+                let live = machine.records.filter(\.isLive).count
+                reply.yield(.progress("stopping: draining \(live == 1 ? "1 instance" : "\(live) instances")"))
+            }
+            stopReplies.append(reply)
+            handle(.stopRequested(force: false))
+        }
+    }
+
+    /// A snapshot of everything `supervisor status` shows.
+    func statusReport() -> StatusReport {
+        let now = ContinuousClock.now
+        let wallNow = Self.wallClockSeconds()
+        func wall(_ instant: ContinuousClock.Instant) -> Double {
+            let ago = now - instant
+            return wallNow - Double(ago.components.seconds) - Double(ago.components.attoseconds) / 1e18
+        }
+        let configuration = machine.target.flatMap { configurations[$0] } ?? initialConfiguration
+        let state: String
+        switch machine.lifecycle {
+        case .notStarted, .running: state = "running"
+        case .stopping, .exited: state = "stopping"
+        }
+        return StatusReport(
+            name: initialConfiguration.name,
+            supervisorPID: getpid(),
+            state: state,
+            generation: machine.target?.number,
+            command: configuration.command,
+            listen: configuration.listen.map(\.description),
+            readiness: configuration.readiness.rawValue,
+            instancesWanted: configuration.instances,
+            instances: machine.records.map { record in
+                StatusReport.Instance(
+                    slot: record.slot.index, pid: record.mainPID, generation: record.generation.number,
+                    state: record.phase.rawValue, readySince: record.readyAt.map(wall),
+                    restarts: machine.restartCounts[record.slot] ?? 0, status: record.statusText)
+            },
+            rollout: machine.rollout.map {
+                StatusReport.Rollout(from: $0.from?.number, to: $0.to.number, startedAt: wall($0.startedAt))
+            },
+            queuedReloads: machine.queuedReloadCount,
+            lastResult: machine.lastResult.map {
+                StatusReport.LastResult(succeeded: $0.succeeded, message: $0.message, finishedAt: wall($0.finishedAt))
+            })
+    }
+
+    static func wallClockSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+}

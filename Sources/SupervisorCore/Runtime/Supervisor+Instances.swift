@@ -1,0 +1,164 @@
+internal import Logging
+internal import SystemdSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// Starts the process of an instance: its notify socket first (so no datagram is lost), then the process.
+    func spawn(_ id: InstanceID, slot: Slot, generation: Generation) -> RolloutMachine.Event {
+        guard let configuration = configurations[generation] else {
+            return .spawnFailed(id, "no configuration for \(generation)")
+        }
+        let sink = eventSink
+        let notifyPath = "\(notifyDirectory)/\(id.serial).sock"
+        let notify: NotifySocket
+        do {
+            notify = try NotifySocket(path: notifyPath, queue: ioQueue) { sink.yield(.notify(id, $0)) }
+        } catch {
+            return .spawnFailed(id, "cannot create its notify socket: \(error)")
+        }
+        let program: String
+        do {
+            program = try CommandResolver.resolve(configuration.command[0], searchPath: source.searchPath)
+        } catch {
+            notify.close()
+            return .spawnFailed(id, error.message)
+        }
+        let environment = InstanceEnvironment.build(
+            inherited: inheritedEnvironment,
+            additions: configuration.environment,
+            instance: [
+                EnvironmentVariable(name: "NOTIFY_SOCKET", value: notifyPath),
+                EnvironmentVariable(name: "SUPERVISOR_NAME", value: configuration.name),
+                EnvironmentVariable(name: "SUPERVISOR_INSTANCE", value: String(slot.index)),
+                EnvironmentVariable(name: "SUPERVISOR_GENERATION", value: String(generation.number)),
+                EnvironmentVariable(
+                    name: "SUPERVISOR_LISTEN", value: configuration.listen.map(\.description).joined(separator: ",")),
+            ])
+        let process: SpawnedProcess
+        do {
+            process = try ProcessSpawner.spawn(
+                path: program, arguments: configuration.command, environment: environment, nullDevice: nullDevice)
+        } catch {
+            notify.close()
+            return .spawnFailed(id, error.description)
+        }
+        let label = "[\(configuration.name)\(slot) g\(generation.number) pid \(process.pid)]"
+        let output = InstanceOutput(fd: process.outputFD, label: label, log: standardError, queue: ioQueue)
+        instances[id] = RunningInstance(
+            notify: notify, output: output, pid: process.pid, readiness: configuration.readiness,
+            listenPorts: configuration.listen.map(\.port))
+        if configuration.readiness == .listen { scheduleListenProbe() }
+        return .spawned(id, pid: process.pid)
+    }
+
+    /// Collects every child that has exited, and tells the machine about the ones that were instances.
+    func reapChildren() {
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid < 0 && errno == EINTR { continue }
+            guard pid > 0 else { return }
+            let exitStatus = ExitStatus(waitStatus: status)
+            guard let record = machine.records.first(where: { $0.mainPID == pid || $0.pid == pid }) else {
+                logger.debug("reaped pid \(pid), an orphan of an instance; it \(exitStatus)")
+                continue
+            }
+            instances[record.id]?.output.drain()
+            if record.mainPID == pid {
+                handle(.exited(pid: pid, exitStatus))
+            } else if let mainPID = record.mainPID, kill(mainPID, 0) != 0 && errno == ESRCH {
+                // The first process left after announcing a main pid that is gone as well.
+                handle(.exited(pid: mainPID, .unknown))
+            }
+            if machine.record(record.id) == nil { release(record.id) }
+        }
+    }
+
+    /// Closes what an instance that is gone used: its notify socket and its output pipe.
+    func release(_ id: InstanceID) {
+        guard let running = instances.removeValue(forKey: id) else { return }
+        running.notify.close()
+        running.output.close()
+        retainedOutput.append((id, running.output.lastLines))
+        if retainedOutput.count > 16 { retainedOutput.removeFirst(retainedOutput.count - 16) }
+    }
+
+    /// Checks a datagram's sender, parses it, and passes on what it says.
+    func received(_ datagram: NotifyDatagram, for id: InstanceID) {
+        guard let record = machine.record(id), let pid = record.pid, let running = instances[id] else { return }
+        let sender = datagram.senderPID.map { "pid \($0)" } ?? "an unknown sender"
+        if datagram.truncated {
+            logger.warning("dropped a notify message for \(record.label) from \(sender): longer than 4096 bytes")
+            return
+        }
+        let check = NotifySender(pid: pid, mainPID: record.mainPID ?? pid, uid: getuid())
+        if let refusal = check.refusal(for: datagram, table: { ProcessTable.current() }) {
+            logger.warning("dropped a notify message for \(record.label): \(refusal)")
+            return
+        }
+        let message: NotifyMessage
+        do {
+            message = try NotifyMessage.parse(datagram.bytes)
+        } catch {
+            logger.warning("dropped a notify message for \(record.label) from \(sender): \(error)")
+            return
+        }
+        for problem in message.problems { logger.warning("\(record.label) sent \(problem); ignored") }
+        if !message.ignoredKeys.isEmpty {
+            logger.debug("\(record.label) sent keys this supervisor ignores: \(message.ignoredKeys.joined(separator: ", "))")
+        }
+        if let status = message.status { handle(.statusText(id, status)) }
+        if let mainPID = message.mainPID { acceptMainPID(mainPID, for: record) }
+        if message.ready {
+            if running.readiness == .notify {
+                handle(.ready(id))
+            } else {
+                logger.debug("\(record.label) sent READY=1; readiness is judged by its listening sockets")
+            }
+        }
+        if message.stopping { handle(.announcedStopping(id)) }
+        if let code = message.errorNumber {
+            logger.warning("\(record.label) reports errno \(code): \(String(cString: strerror(code)))")
+        }
+    }
+
+    private func acceptMainPID(_ mainPID: Int32, for record: InstanceRecord) {
+        guard let pid = record.pid, mainPID != record.mainPID else { return }
+        let table = ProcessTable.current()
+        let session = ProcessStat.read(pid: mainPID)?.session
+        guard mainPID != getpid(), mainPID > 1, session == pid || table.isDescendant(mainPID, of: pid) else {
+            logger.warning("\(record.label) announced MAINPID=\(mainPID), which is not one of its processes; ignored")
+            return
+        }
+        logger.info("\(record.label) announced its main process: pid \(mainPID)")
+        handle(.mainPID(record.id, mainPID))
+    }
+
+    /// Polls the listening sockets of starting instances whose readiness is `listen`.
+    func probeListening() {
+        probeScheduled = false
+        var stillStarting = false
+        for record in machine.records where record.phase == .starting {
+            guard let running = instances[record.id], running.readiness == .listen else { continue }
+            if ListenProbe(ports: running.listenPorts).isListening(pid: running.pid) {
+                handle(.ready(record.id))
+            } else {
+                stillStarting = true
+            }
+        }
+        if stillStarting { scheduleListenProbe() }
+    }
+
+    private func scheduleListenProbe() {
+        guard !probeScheduled else { return }
+        probeScheduled = true
+        let sink = eventSink
+        Task {
+            try? await Task.sleep(for: .milliseconds(50))
+            sink.yield(.probeListening)
+        }
+    }
+}

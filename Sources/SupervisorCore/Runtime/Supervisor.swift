@@ -1,0 +1,205 @@
+internal import CSupervisorShims
+import Dispatch
+internal import Logging
+internal import NIOPosix
+internal import SystemdSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The running supervisor: it feeds what happens (signals, exits, notify datagrams, timers, control requests) into
+/// the ``RolloutMachine`` one event at a time and carries out the actions it returns.
+///
+/// Everything the machine decides happens on one task, in order; I/O sources only enqueue events. Create it with
+/// ``prepare(source:environment:)``, which checks everything that can be checked before anything starts, then
+/// call ``run()``.
+public final class Supervisor {
+    enum Event: Sendable {
+        case signal(UnixSignal)
+        case notify(InstanceID, NotifyDatagram)
+        case timer(RolloutMachine.TimerID)
+        case probeListening
+        case control(ControlRequest, AsyncStream<ControlReply>.Continuation)
+    }
+
+    struct RunningInstance {
+        let notify: NotifySocket
+        let output: InstanceOutput
+        let pid: Int32
+        let readiness: ReadinessMode
+        let listenPorts: [UInt16]
+    }
+
+    let source: ConfigurationSource
+    let initialConfiguration: Configuration
+    let controlSocket: ControlSocketLocation
+    let notifyDirectory: String
+    let inheritedEnvironment: [String]
+    let logger: Logger
+    let systemd = SystemdNotifier()
+    let standardError = StandardErrorLog()
+    let lock: InstanceLock
+    let nullDevice: Int32
+    let ioQueue = DispatchQueue(label: "supervisor.io")
+
+    var machine = RolloutMachine()
+    var configurations: [Generation: Configuration] = [:]
+    var loadedConfiguration: Configuration?
+    var instances: [InstanceID: RunningInstance] = [:]
+    /// Last lines of instances that are gone, for failure reports that come after their exit.
+    var retainedOutput: [(InstanceID, [String])] = []
+    var reloadReplies: [ReloadRequestID: AsyncStream<ControlReply>.Continuation] = [:]
+    var stopReplies: [AsyncStream<ControlReply>.Continuation] = []
+    var lastReloadID = 0
+    var stopSignalsReceived = 0
+    var lastStatusLine = ""
+    var probeScheduled = false
+    var exitCode: Int32?
+    let events: AsyncStream<Event>
+    let eventSink: AsyncStream<Event>.Continuation
+
+    private init(
+        source: ConfigurationSource,
+        configuration: Configuration,
+        controlSocket: ControlSocketLocation,
+        lock: InstanceLock,
+        environment: [String],
+        logger: Logger
+    ) throws(ConfigurationError) {
+        self.source = source
+        self.initialConfiguration = configuration
+        self.controlSocket = controlSocket
+        self.lock = lock
+        self.notifyDirectory = "\(controlSocket.directory)/\(configuration.name).notify"
+        self.inheritedEnvironment = environment
+        self.logger = logger
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard null >= 0 else { throw ConfigurationError("cannot open /dev/null: \(String(cString: strerror(errno)))") }
+        self.nullDevice = null
+        (events, eventSink) = AsyncStream.makeStream(of: Event.self)
+    }
+
+    deinit { close(nullDevice) }
+
+    /// Loads and checks the configuration, takes the per-name lock, and prepares the runtime directories.
+    ///
+    /// - Throws: ``ConfigurationError`` for anything a person must fix first: a bad setting, a command that cannot
+    ///   run, a port another program listens on, another supervisor with the same name.
+    public static func prepare(
+        source: ConfigurationSource,
+        environment: [String: String]
+    ) throws(ConfigurationError) -> Supervisor {
+        let configuration = try source.load()
+        let logger = Logger(label: "supervisor[\(configuration.name)]")
+        let location = try ControlSocketLocation(
+            explicit: configuration.controlSocket, name: configuration.name, environment: environment)
+        try RuntimeDirectory.ensure(location.directory, mode: 0o755)
+        let lock = try InstanceLock(controlSocketPath: location.path, name: configuration.name)
+        if let conflict = PortConflict.find(for: configuration.listen).first {
+            throw ConfigurationError(conflict.description)
+        }
+        let supervisor = try Supervisor(
+            source: source, configuration: configuration, controlSocket: location, lock: lock,
+            environment: environment.map { "\($0.key)=\($0.value)" }.sorted(), logger: logger)
+        try RuntimeDirectory.preparePrivate(supervisor.notifyDirectory)
+        return supervisor
+    }
+
+    /// Starts generation 1 and supervises until stopped. Returns the process exit code: 0 after a clean stop, 1 when
+    /// the first generation never became ready.
+    public func run() async throws -> Int32 {
+        if supervisor_set_child_subreaper() != 0 {
+            logger.warning("cannot become a child subreaper; processes orphaned by instances go to init")
+        }
+        let sink = eventSink
+        let signals = try SignalPipe(
+            signals: [.terminate, .interrupt, .hangup, .child], queue: ioQueue
+        ) { sink.yield(.signal($0)) }
+        let server = try await ControlServer.bind(path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton)
+        let serving = Self.serve(server, into: sink)
+        let command = initialConfiguration.command.joined(separator: " ")
+        logger.info("supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
+
+        loadedConfiguration = initialConfiguration
+        handle(.start(initialConfiguration.policy))
+        for await event in events {
+            dispatch(event)
+            if exitCode != nil { break }
+        }
+        withExtendedLifetime(signals) {}
+        // Let the last replies (the result of `stop`) reach their clients, but do not wait on a client that does not
+        // read.
+        server.stopAccepting()
+        let deadline = Task {
+            try await Task.sleep(for: .seconds(2))
+            serving.cancel()
+        }
+        await serving.value
+        deadline.cancel()
+        return exitCode ?? 0
+    }
+
+    private static func serve(_ server: ControlServer, into sink: AsyncStream<Event>.Continuation) -> Task<Void, Never> {
+        Task { await server.serve { request in enqueue(request, into: sink) } }
+    }
+
+    private static func enqueue(
+        _ request: ControlRequest,
+        into sink: AsyncStream<Event>.Continuation
+    ) -> AsyncStream<ControlReply> {
+        let (replies, continuation) = AsyncStream.makeStream(of: ControlReply.self)
+        sink.yield(.control(request, continuation))
+        return replies
+    }
+
+    private func dispatch(_ event: Event) {
+        switch event {
+        case .signal(let signal): received(signal)
+        case .notify(let id, let datagram): received(datagram, for: id)
+        case .timer(let timer): handle(.timerFired(timer))
+        case .probeListening: probeListening()
+        case .control(let request, let reply): received(request, reply: reply)
+        }
+    }
+
+    private func received(_ signal: UnixSignal) {
+        switch signal {
+        case .child:
+            reapChildren()
+        case .hangup:
+            logger.notice("SIGHUP: reloading")
+            lastReloadID += 1
+            handle(.reloadRequested(ReloadRequestID(lastReloadID)))
+        case .terminate, .interrupt:
+            stopSignalsReceived += 1
+            if stopSignalsReceived > 1 {
+                logger.warning("\(signal) again: sending SIGKILL to instances still draining")
+            } else {
+                logger.notice("\(signal): stopping")
+            }
+            handle(.stopRequested(force: stopSignalsReceived > 1))
+        default:
+            break
+        }
+    }
+
+    /// Feeds one event to the machine and carries out everything that follows from it.
+    func handle(_ event: RolloutMachine.Event) {
+        perform(machine.handle(event, now: .now))
+        publishStatusLine()
+    }
+
+    /// Keeps systemd's `STATUS=` in step with the instances.
+    private func publishStatusLine() {
+        guard machine.lifecycle == .running, let target = machine.target,
+            let wanted = machine.policy(of: target)?.instances
+        else { return }
+        let ready = machine.records.filter { $0.generation == target && $0.phase == .ready }.count
+        var line = "\(target): \(ready)/\(wanted) ready"
+        if let rollout = machine.rollout, rollout.from != nil { line = "reloading: rolling out \(rollout.to); " + line }
+        guard line != lastStatusLine else { return }
+        lastStatusLine = line
+        systemd.status(line)
+    }
+}

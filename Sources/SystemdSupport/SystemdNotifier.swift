@@ -1,0 +1,63 @@
+import CSystemd
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sends service state to the service manager over the sd_notify protocol (libsystemd's `sd_notify`).
+///
+/// Every call is a no-op when `NOTIFY_SOCKET` is not set, so a program behaves the same under systemd, under the
+/// supervisor (which plays systemd's part for its instances) and from a terminal. The environment is never modified
+/// (`unset_environment` is 0: `unsetenv` is not thread-safe).
+public struct SystemdNotifier: Sendable {
+    /// The notifier of this process.
+    public init() {}
+
+    /// Whether a service manager listens: `NOTIFY_SOCKET` is set.
+    public var isEnabled: Bool { getenv("NOTIFY_SOCKET") != nil }
+
+    /// Sends newline-separated `KEY=VALUE` assignments, e.g. `"READY=1\nSTATUS=serving"`.
+    ///
+    /// - Returns: `true` when the message was sent, `false` when no manager listens or sending failed. Failures are
+    ///   not thrown: a service must keep serving when its manager is gone.
+    @discardableResult
+    public func send(_ assignments: String) -> Bool {
+        sd_notify(0, assignments) > 0
+    }
+
+    /// Tells the manager that start-up is complete, with an optional status line.
+    @discardableResult
+    public func ready(status: String? = nil) -> Bool {
+        send(Self.join(["READY=1", status.map { "STATUS=\($0)" }]))
+    }
+
+    /// Tells the manager that a reload began. systemd 253 and later also need `MONOTONIC_USEC=`, which is included;
+    /// older managers ignore it. Send ``ready(status:)`` when the reload is over.
+    @discardableResult
+    public func reloading(status: String? = nil) -> Bool {
+        send(Self.join(["RELOADING=1", "MONOTONIC_USEC=\(Self.monotonicMicroseconds())", status.map { "STATUS=\($0)" }]))
+    }
+
+    /// Tells the manager that the service is shutting down.
+    @discardableResult
+    public func stopping(status: String? = nil) -> Bool {
+        send(Self.join(["STOPPING=1", status.map { "STATUS=\($0)" }]))
+    }
+
+    /// Updates the free-form status line that `systemctl status` shows.
+    @discardableResult
+    public func status(_ text: String) -> Bool {
+        send("STATUS=\(text)")
+    }
+
+    /// `CLOCK_MONOTONIC` in microseconds, the clock systemd uses for `MONOTONIC_USEC=`.
+    public static func monotonicMicroseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
+    }
+
+    private static func join(_ parts: [String?]) -> String {
+        parts.compactMap { $0 }.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import SupervisorCore
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show every instance: slot, pid, generation, state, ready since, restarts, last STATUS=.")
+
+    @OptionGroup var target: ClientOptions
+
+    @Flag(help: "Print the status as JSON.")
+    var json = false
+
+    func run() throws {
+        let client = try clientOrFail(target)
+        var report: StatusReport?
+        try sendOrFail(client, .status) { reply in report = reply.status ?? report }
+        guard let report else { throw ValidationFailure("the supervisor sent no status") }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            printLine(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            printLine(StatusTable.render(report, now: Date().timeIntervalSince1970))
+        }
+    }
+}
