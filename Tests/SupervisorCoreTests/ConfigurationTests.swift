@@ -1,0 +1,191 @@
+import Testing
+
+@testable import SupervisorCore
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    private func layer(_ toml: String) throws -> ConfigurationLayer {
+        try ConfigurationFile.parse(toml, path: "app.toml")
+    }
+
+    @Test("every key of the file is read")
+    func fullFile() throws {
+        let parsed = try layer(
+            """
+            name = "app"
+            instances = 4
+            listen = ["127.0.0.1:8080", "[::1]:8080"]
+            ready = "listen"
+            ready-timeout = "90s"
+            stop-signal = "QUIT"
+            drain-timeout = 10
+            max-surge = 2
+            control-socket = "/tmp/app.sock"
+            command = ["/srv/app/bin/server", "--port", "8080"]
+
+            [environment]
+            LOG_LEVEL = "debug"
+            WORKERS = 8
+            """)
+        let configuration = try Configuration(parsed, defaultInstances: 2)
+        #expect(configuration.name == "app")
+        #expect(configuration.instances == 4)
+        #expect(configuration.listen.map(\.description) == ["127.0.0.1:8080", "[::1]:8080"])
+        #expect(configuration.readiness == .listen)
+        #expect(configuration.readyTimeout == .seconds(90))
+        #expect(configuration.stopSignal == UnixSignal(name: "QUIT"))
+        #expect(configuration.drainTimeout == .seconds(10))
+        #expect(configuration.maxSurge == 2)
+        #expect(configuration.controlSocket == "/tmp/app.sock")
+        #expect(configuration.command == ["/srv/app/bin/server", "--port", "8080"])
+        #expect(configuration.environment == [
+            EnvironmentVariable(name: "LOG_LEVEL", value: "debug"), EnvironmentVariable(name: "WORKERS", value: "8"),
+        ])
+    }
+
+    @Test("defaults: notify readiness, 60 s ready timeout, SIGTERM, 30 s drain, all at once, the CPU count")
+    func defaults() throws {
+        var flags = ConfigurationLayer()
+        flags.command = ["/bin/true"]
+        let configuration = try Configuration(flags, defaultInstances: 3)
+        #expect(configuration.name == "default")
+        #expect(configuration.instances == 3)
+        #expect(configuration.readiness == .notify)
+        #expect(configuration.readyTimeout == .seconds(60))
+        #expect(configuration.stopSignal == .terminate)
+        #expect(configuration.drainTimeout == .seconds(30))
+        #expect(configuration.policy.maxSurge == 3)
+    }
+
+    @Test("a flag overrides the file; environment variables merge name by name")
+    func flagsOverrideFile() throws {
+        let file = try layer(
+            """
+            instances = 4
+            command = ["/bin/sleep", "1"]
+            [environment]
+            A = "file"
+            B = "file"
+            """)
+        var flags = ConfigurationLayer()
+        flags.instances = 2
+        flags.environment = ["B": "flag"]
+        let configuration = try Configuration(flags.overriding(file), defaultInstances: 1)
+        #expect(configuration.instances == 2)
+        #expect(configuration.command == ["/bin/sleep", "1"])
+        #expect(configuration.environment.map(\.value) == ["file", "flag"])
+    }
+
+    @Test("an unknown key is refused with a suggestion and the list of valid keys")
+    func unknownKey() {
+        #expect {
+            try layer("instance = 2")
+        } throws: { error in
+            let message = (error as? ConfigurationError)?.message ?? ""
+            return message.hasPrefix("app.toml: unknown key 'instance'; did you mean 'instances'? valid keys are name,")
+        }
+    }
+
+    @Test("a value of the wrong kind names the key and the expected kind")
+    func wrongType() {
+        #expect(throws: ConfigurationError("app.toml: instances must be an integer, not string")) {
+            try layer("instances = \"four\"")
+        }
+    }
+
+    @Test("malformed TOML is refused with the line and column")
+    func malformed() {
+        #expect {
+            try layer("name = \"app\"\ninstances = = 3")
+        } throws: { error in
+            ((error as? ConfigurationError)?.message ?? "").hasPrefix("app.toml:2:")
+        }
+    }
+
+    @Test("a command given as one string with spaces is refused with the array form")
+    func commandString() {
+        #expect {
+            try layer("command = \"/bin/server --port 80\"")
+        } throws: { error in
+            ((error as? ConfigurationError)?.message ?? "").contains("must be an array of words")
+        }
+    }
+
+    @Test("invalid settings are refused with the fix", arguments: [
+        ("instances = 0\ncommand = [\"/bin/true\"]", "instances must be between 1 and 1024, not 0"),
+        ("max-surge = 0\ncommand = [\"/bin/true\"]", "max-surge must be at least 1, not 0"),
+        ("ready = \"listen\"\ncommand = [\"/bin/true\"]", "ready = listen needs at least one listen address; add --listen ADDRESS:PORT"),
+        ("name = \"a b\"\ncommand = [\"/bin/true\"]", "name 'a b' is not usable"),
+        ("stop-signal = \"KILL\"\ncommand = [\"/bin/true\"]", "stop-signal KILL gives instances no chance to drain"),
+        ("command = [\"/bin/true\"]\n[environment]\nNOTIFY_SOCKET = \"x\"", "environment variable NOTIFY_SOCKET is set by the supervisor"),
+        ("instances = 1", "no command to supervise"),
+    ])
+    func invalid(toml: String, expected: String) throws {
+        let parsed = try layer(toml)
+        #expect {
+            try Configuration(parsed, defaultInstances: 1)
+        } throws: { error in
+            ((error as? ConfigurationError)?.message ?? "").hasPrefix(expected)
+        }
+    }
+
+    @Test("durations: seconds, milliseconds, minutes, compound, and plain numbers")
+    func durations() throws {
+        #expect(try Duration.parse("30s", for: "x") == .seconds(30))
+        #expect(try Duration.parse("500ms", for: "x") == .milliseconds(500))
+        #expect(try Duration.parse("1.5s", for: "x") == .milliseconds(1500))
+        #expect(try Duration.parse("2m", for: "x") == .seconds(120))
+        #expect(try Duration.parse("1m30s", for: "x") == .seconds(90))
+        #expect(try Duration.parse("1h", for: "x") == .seconds(3600))
+        #expect(try Duration.parse("45", for: "x") == .seconds(45))
+        #expect(try Duration.parse("0.25", for: "x") == .milliseconds(250))
+        for bad in ["", "5x", "s", "-3", "1.2.3s", "ms5"] {
+            #expect(throws: ConfigurationError.self) { try Duration.parse(bad, for: "--ready-timeout") }
+        }
+    }
+
+    @Test("listen addresses: IPv4, bracketed IPv6, and every address")
+    func listenAddresses() throws {
+        #expect(try ListenAddress(parsing: "127.0.0.1:8080") == ListenAddress(host: "127.0.0.1", port: 8080))
+        #expect(try ListenAddress(parsing: "[::1]:443").description == "[::1]:443")
+        #expect(try ListenAddress(parsing: ":80").isWildcard)
+        #expect(try ListenAddress(parsing: "*:80").description == ":80")
+        #expect(try ListenAddress(parsing: "0.0.0.0:80").isWildcard)
+        for bad in ["8080", "localhost:8080", "::1:8080", "127.0.0.1:0", "127.0.0.1:70000", "[zz]:80"] {
+            #expect(throws: ConfigurationError.self) { try ListenAddress(parsing: bad) }
+        }
+    }
+
+    @Test("the /proc hex form of an address matches what the kernel prints")
+    func procHex() throws {
+        #expect(try ListenAddress(parsing: "127.0.0.1:80").procHexAddress == "0100007F")
+        #expect(try ListenAddress(parsing: "[::1]:80").procHexAddress == "00000000000000000000000001000000")
+    }
+
+    @Test("signal names: with or without SIG, any case, numbers, real-time signals")
+    func signalNames() {
+        #expect(UnixSignal(name: "TERM") == .terminate)
+        #expect(UnixSignal(name: "sigterm") == .terminate)
+        #expect(UnixSignal(name: "15") == .terminate)
+        #expect(UnixSignal(name: "WINCH")?.description == "SIGWINCH")
+        #expect(UnixSignal(name: "RTMIN+2")?.description == "SIGRTMIN+2")
+        #expect(UnixSignal(name: "TERMINATE") == nil)
+        #expect(UnixSignal(name: "99") == nil)
+    }
+
+    @Test("the control socket goes to RUNTIME_DIRECTORY, /run/supervisor for root, else XDG_RUNTIME_DIR")
+    func controlSocketLocation() throws {
+        let systemd = try ControlSocketLocation(
+            explicit: nil, name: "app", environment: ["RUNTIME_DIRECTORY": "/run/supervisor/app"], isRoot: true)
+        #expect(systemd.path == "/run/supervisor/app/app.sock")
+        let root = try ControlSocketLocation(explicit: nil, name: "app", environment: [:], isRoot: true)
+        #expect(root.candidates == ["/run/supervisor/app.sock", "/run/supervisor/app/app.sock"])
+        let user = try ControlSocketLocation(
+            explicit: nil, name: "app", environment: ["XDG_RUNTIME_DIR": "/run/user/1000"], isRoot: false)
+        #expect(user.path == "/run/user/1000/supervisor/app.sock")
+        #expect(throws: ConfigurationError.self) {
+            try ControlSocketLocation(explicit: nil, name: "app", environment: [:], isRoot: false)
+        }
+        #expect(try ControlSocketLocation(explicit: "/tmp/x.sock", name: "app", environment: [:]).directory == "/tmp")
+    }
+}
