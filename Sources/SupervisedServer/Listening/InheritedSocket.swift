@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A listening socket passed down by the parent process with the `sd_listen_fds` protocol: systemd socket
+/// activation, or the supervisor in its `reuseport` and `shared` listen modes.
+///
+/// The parent puts the sockets at descriptors 3, 4, … and sets `LISTEN_FDS` (how many), `LISTEN_PID` (the pid they
+/// are meant for) and optionally `LISTEN_FDNAMES` (colon-separated names).
+public struct InheritedSocket: Sendable, Hashable, CustomStringConvertible {
+    /// The first descriptor of the protocol, `SD_LISTEN_FDS_START`.
+    public static let firstDescriptor: CInt = 3
+
+    /// The file descriptor, `3` or higher.
+    public let descriptor: CInt
+    /// Its name from `LISTEN_FDNAMES`, or `nil` when none was given (systemd then says `unknown`).
+    public let name: String?
+
+    /// A socket at `descriptor`, e.g. one a test or another protocol handed over. It must be a bound TCP socket in
+    /// listening state; adopting it (``ListenSource/inherited(_:)``) fails otherwise.
+    public init(descriptor: CInt, name: String? = nil) {
+        self.descriptor = descriptor
+        self.name = name
+    }
+
+    /// The sockets that `LISTEN_FDS` passes to this process, in descriptor order.
+    ///
+    /// Returns an empty array when `LISTEN_FDS` or `LISTEN_PID` is unset, or when `LISTEN_PID` is not this process
+    /// (the variables were meant for an ancestor and leaked through). Each returned descriptor is made close-on-exec,
+    /// as `sd_listen_fds` does, so it does not leak into programs this process starts. The variables are not unset:
+    /// `unsetenv` is not thread-safe.
+    ///
+    /// - Throws: ``InheritedSocketError`` when a variable is malformed, `LISTEN_FDNAMES` has a different number of
+    ///   names than `LISTEN_FDS`, or a descriptor is not a listening socket.
+    public static func fromEnvironment() throws(InheritedSocketError) -> [InheritedSocket] {
+        guard let countText = environment("LISTEN_FDS"), let pidText = environment("LISTEN_PID") else { return [] }
+        guard let pid = pid_t(pidText), pid > 0 else {
+            throw InheritedSocketError("LISTEN_PID='\(pidText)' is not a process id")
+        }
+        guard pid == getpid() else { return [] }
+        guard let count = CInt(countText), count >= 0 else {
+            throw InheritedSocketError("LISTEN_FDS='\(countText)' is not a count of descriptors")
+        }
+        var names: [String?] = Array(repeating: nil, count: Int(count))
+        if let namesText = environment("LISTEN_FDNAMES") {
+            let given = namesText.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard given.count == Int(count) else {
+                throw InheritedSocketError(
+                    "LISTEN_FDNAMES='\(namesText)' has \(given.count) names but LISTEN_FDS=\(count)"
+                )
+            }
+            names = given
+        }
+        var sockets: [InheritedSocket] = []
+        for (offset, name) in names.enumerated() {
+            let socket = InheritedSocket(descriptor: firstDescriptor + CInt(offset), name: name)
+            try socket.prepare()
+            sockets.append(socket)
+        }
+        return sockets
+    }
+
+    /// `fd 3 (name)`.
+    public var description: String {
+        name.map { "fd \(descriptor) (\($0))" } ?? "fd \(descriptor)"
+    }
+
+    /// Sets close-on-exec and checks that the descriptor is a socket in listening state.
+    private func prepare() throws(InheritedSocketError) {
+        do {
+            let flags = try systemCall("fcntl(\(descriptor), F_GETFD)") { fcntl(descriptor, F_GETFD) }
+            try systemCall("fcntl(\(descriptor), F_SETFD)") { fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
+            var listening: CInt = 0
+            var length = socklen_t(MemoryLayout<CInt>.size)
+            try systemCall("getsockopt(\(descriptor), SO_ACCEPTCONN)") {
+                getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length)
+            }
+            guard listening != 0 else {
+                throw InheritedSocketError("\(self) from LISTEN_FDS is a socket but not in listening state")
+            }
+        } catch let error as InheritedSocketError {
+            throw error
+        } catch {
+            throw InheritedSocketError("\(self) from LISTEN_FDS is not a usable listening socket: \(error)")
+        }
+    }
+
+    private static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}
+
+/// Inherited sockets that cannot be used, with what is wrong in words a person can act on.
+public struct InheritedSocketError: Error, Hashable, CustomStringConvertible {
+    /// What is wrong.
+    public let description: String
+
+    init(_ description: String) {
+        self.description = description
+    }
+}

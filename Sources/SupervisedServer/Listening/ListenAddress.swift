@@ -1,0 +1,106 @@
+public import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A host and port to listen on, written `ADDR:PORT` as in `SUPERVISOR_LISTEN`: `127.0.0.1:8080`, `0.0.0.0:80`,
+/// `localhost:8080`, and IPv6 in brackets, `[::1]:8080`.
+///
+/// The host is kept as written; it is resolved when the socket is bound, so a name that does not resolve fails then.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The name of the environment variable in which the supervisor passes the addresses of `app` listen mode: a
+    /// comma-separated list of `ADDR:PORT`.
+    public static let supervisorEnvironmentVariable = "SUPERVISOR_LISTEN"
+
+    /// The host name or IP address, without brackets.
+    public var host: String
+    /// The TCP port, `0...65535`; `0` lets the kernel choose a free port.
+    public var port: Int
+
+    /// An address from its parts. The values are not checked here; binding fails on a bad host or port.
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `ADDR:PORT` or `[IPV6]:PORT`.
+    ///
+    /// - Throws: ``ListenAddressError`` when the text has no port, the port is not a number in `0...65535`, the host
+    ///   is empty, or an IPv6 address is not in brackets.
+    public init(parsing text: some StringProtocol) throws(ListenAddressError) {
+        let text = String(text)
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else {
+                throw ListenAddressError(text: text, reason: "the IPv6 address has no closing bracket")
+            }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.first == ":" else {
+                throw ListenAddressError(text: text, reason: "expected ':PORT' after the bracketed address")
+            }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else {
+                throw ListenAddressError(text: text, reason: "expected ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:8080")
+            }
+            host = text[..<colon]
+            if host.contains(":") {
+                throw ListenAddressError(text: text, reason: "write an IPv6 address in brackets, e.g. [::1]:8080")
+            }
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty else {
+            throw ListenAddressError(text: text, reason: "the address is empty (use 0.0.0.0 or [::] for all)")
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw ListenAddressError(text: text, reason: "the port '\(portText)' is not a number in 0...65535")
+        }
+        self.init(host: String(host), port: port)
+    }
+
+    /// The address a socket is bound to, or `nil` for a UNIX domain socket (it has no host and port).
+    public init?(_ address: SocketAddress) {
+        guard let host = address.ipAddress, let port = address.port else { return nil }
+        self.init(host: host, port: port)
+    }
+
+    /// Parses a comma-separated list of `ADDR:PORT`; blanks around entries and empty entries are ignored.
+    ///
+    /// - Throws: ``ListenAddressError`` for the first entry that does not parse.
+    public static func parseList(_ text: some StringProtocol) throws(ListenAddressError) -> [ListenAddress] {
+        var addresses: [ListenAddress] = []
+        for entry in text.split(separator: ",") {
+            let trimmed = entry.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
+            guard !trimmed.isEmpty else { continue }
+            addresses.append(try ListenAddress(parsing: String(trimmed)))
+        }
+        return addresses
+    }
+
+    /// The addresses in ``supervisorEnvironmentVariable`` (`SUPERVISOR_LISTEN`), in order; empty when it is unset.
+    ///
+    /// - Throws: ``ListenAddressError`` when an entry does not parse.
+    public static func fromSupervisorEnvironment() throws(ListenAddressError) -> [ListenAddress] {
+        guard let value = getenv(supervisorEnvironmentVariable) else { return [] }
+        return try parseList(String(cString: value))
+    }
+
+    /// `host:port`, with IPv6 hosts in brackets: the form ``init(parsing:)`` reads.
+    public var description: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+}
+
+/// A listen address that does not parse, with the text and what is wrong with it.
+public struct ListenAddressError: Error, Hashable, CustomStringConvertible {
+    /// The text as given.
+    public let text: String
+    /// What is wrong, in words a person can act on.
+    public let reason: String
+
+    /// `invalid listen address '…': reason`.
+    public var description: String { "invalid listen address '\(text)': \(reason)" }
+}

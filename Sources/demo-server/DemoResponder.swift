@@ -1,0 +1,42 @@
+import NIOHTTP1
+import SupervisedServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the demo server answers: `GET /` tells which process answered, so a client can see the kernel balance
+/// connections and a rollout replace instances.
+struct DemoResponder: Sendable {
+    /// `pid=… generation=… instance=… version=…` and a newline.
+    let identity: String
+
+    init(versionString: String) {
+        let generation = Self.environment("SUPERVISOR_GENERATION") ?? "0"
+        let instance = Self.environment("SUPERVISOR_INSTANCE") ?? "0"
+        identity = "pid=\(getpid()) generation=\(generation) instance=\(instance) version=\(versionString)\n"
+    }
+
+    /// `GET /` (and `HEAD /`) → 200 with ``identity``; other methods on `/` → 405; other paths → 404.
+    func respond(to request: HTTPServerRequest) -> HTTPServerResponse {
+        let path = request.head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        guard path == "/" else {
+            return HTTPServerResponse(status: .notFound, text: "not found: \(path)\n")
+        }
+        guard request.head.method == .GET || request.head.method == .HEAD else {
+            var response = HTTPServerResponse(status: .methodNotAllowed, text: "method not allowed\n")
+            response.headers.add(name: "Allow", value: "GET, HEAD")
+            return response
+        }
+        return HTTPServerResponse(status: .ok, text: identity)
+    }
+
+    /// The responder for ``SupervisedHTTPServer``: quick and non-blocking, so it runs on the event loop.
+    var responder: HTTPResponder {
+        .onEventLoop { request in self.respond(to: request) }
+    }
+
+    private static func environment(_ name: String) -> String? {
+        getenv(name).map { String(cString: $0) }
+    }
+}
