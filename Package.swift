@@ -90,14 +90,26 @@ let package = Package(
             dependencies: ["SupervisorCore"],
             swiftSettings: strictSettings
         ),
+        .target(
+            name: "TestSupport",
+            path: "Tests/TestSupport",
+            // Test helpers hand out Glibc types (pid_t, sockaddr_in): their imports stay public.
+            swiftSettings: [.swiftLanguageMode(.v6), .enableUpcomingFeature("ExistentialAny")]
+        ),
         .testTarget(
             name: "SupervisedServerTests",
-            dependencies: ["SupervisedServer", "demo-server"],
+            dependencies: [
+                "SupervisedServer",
+                "TestSupport",
+                "demo-server",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SupervisorCore", "supervisor", "demo-server"],
+            dependencies: ["SupervisorCore", "TestSupport", "supervisor", "demo-server"],
             swiftSettings: strictSettings
         ),
     ]

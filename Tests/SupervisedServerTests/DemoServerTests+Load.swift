@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -16,9 +17,9 @@ extension DemoServerTests {
     func noRequestIsLostDuringHandovers() throws {
         let network = PrivateNetwork.make()
         let port = network == nil ? try freePort() : 8080
-        var instances: [(process: ChildProcess, notify: NotifySocket)] = []
+        var instances: [(process: ChildProcess, notify: NotifyReceiver)] = []
         func startInstance() throws {
-            let notify = try NotifySocket()
+            let notify = try NotifyReceiver()
             let arguments = ["--port", "\(port)", "--drain-grace", "1000"]
             let environment = ["NOTIFY_SOCKET": notify.path]
             let process =

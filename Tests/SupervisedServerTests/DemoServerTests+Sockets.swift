@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -54,7 +55,7 @@ extension DemoServerTests {
     @Test("READY=1 with the address once listening; STOPPING=1 and draining status on SIGTERM")
     func notifiesReadinessAndStopping() throws {
         let port = try freePort()
-        let notify = try NotifySocket()
+        let notify = try NotifyReceiver()
         let server = try ChildProcess(["--port", "\(port)"], environment: ["NOTIFY_SOCKET": notify.path])
         let ready = notify.receive(containing: "READY=1", timeout: .seconds(10))
         #expect(ready?.contains("STATUS=listening on 127.0.0.1:\(port)") == true, "got \(ready ?? "nothing")")
@@ -72,7 +73,7 @@ extension DemoServerTests {
     @Test("--never-ready serves but never sends READY=1")
     func neverReadyServesWithoutReady() throws {
         let port = try freePort()
-        let notify = try NotifySocket()
+        let notify = try NotifyReceiver()
         let server = try ChildProcess(
             ["--port", "\(port)", "--never-ready"],
             environment: ["NOTIFY_SOCKET": notify.path]

@@ -1,5 +1,6 @@
 import SupervisedServer
 import Testing
+import TestSupport
 
 @Suite("ListenAddress parses ADDR:PORT as SUPERVISOR_LISTEN writes it")
 struct ListenAddressTests {

@@ -3,6 +3,7 @@ import NIOHTTP1
 import SupervisedServer
 import Synchronization
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc

@@ -9,9 +9,9 @@ import Glibc
 ///
 /// Sendable: the descriptor and the read buffer sit behind a lock, so a test may hand the connection to a thread of
 /// its own (see ``onThread(_:)``) and block there instead of on the cooperative pool.
-final class RawHTTPConnection: Sendable {
+package final class RawHTTPConnection: Sendable {
     /// What the peer did, seen from a connection on which the client sends nothing.
-    enum PeerState: Equatable {
+    package enum PeerState: Equatable {
         case open
         case closed
         case reset
@@ -28,7 +28,7 @@ final class RawHTTPConnection: Sendable {
     /// Connects to 127.0.0.1:`port`.
     ///
     /// - Throws: ``PosixError`` from `connect`, e.g. `ECONNREFUSED` when nothing listens.
-    init(port: Int) throws {
+    package init(port: Int) throws {
         let descriptor = try posixCall("socket") {
             socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         }
@@ -52,7 +52,7 @@ final class RawHTTPConnection: Sendable {
     }
 
     /// Closes the connection (idempotent).
-    func close() {
+    package func close() {
         state.withLock { state in
             if state.descriptor >= 0 {
                 Glibc.close(state.descriptor)
@@ -63,13 +63,13 @@ final class RawHTTPConnection: Sendable {
 
     /// Sends `GET path` (or another method) with `Host`, the given extra header lines and `body` (which needs a
     /// `Content-Length` header among `headers`).
-    func sendRequest(method: String = "GET", path: String = "/", headers: [String] = [], body: String = "") throws {
+    package func sendRequest(method: String = "GET", path: String = "/", headers: [String] = [], body: String = "") throws {
         let lines = ["\(method) \(path) HTTP/1.1", "Host: 127.0.0.1"] + headers
         try send(lines.joined(separator: "\r\n") + "\r\n\r\n" + body)
     }
 
     /// Sends raw text.
-    func send(_ text: String) throws {
+    package func send(_ text: String) throws {
         let descriptor = state.withLock { $0.descriptor }
         let bytes = Array(text.utf8)
         var offset = 0
@@ -84,7 +84,7 @@ final class RawHTTPConnection: Sendable {
     }
 
     /// Sends a request and reads its response.
-    func request(
+    package func request(
         method: String = "GET",
         path: String = "/",
         headers: [String] = [],
@@ -98,7 +98,7 @@ final class RawHTTPConnection: Sendable {
     /// Reads one complete response.
     ///
     /// - Throws: ``RawHTTPError``.
-    func readResponse(timeout: Duration = .seconds(5)) throws -> RawHTTPResponse {
+    package func readResponse(timeout: Duration = .seconds(5)) throws -> RawHTTPResponse {
         let deadline = ContinuousClock.now + timeout
         return try state.withLock { state in
             while true {
@@ -109,7 +109,7 @@ final class RawHTTPConnection: Sendable {
     }
 
     /// Waits until the peer closes or resets the connection, sends data, or `timeout` passes; reads nothing else.
-    func waitForPeer(timeout: Duration) -> PeerState {
+    package func waitForPeer(timeout: Duration) -> PeerState {
         let deadline = ContinuousClock.now + timeout
         return state.withLock { state in
             do {
@@ -126,7 +126,7 @@ final class RawHTTPConnection: Sendable {
     }
 
     /// Half-closes: tells the server that no further request comes (TCP FIN).
-    func shutdownOutput() {
+    package func shutdownOutput() {
         _ = state.withLock { shutdown($0.descriptor, CInt(SHUT_WR)) }
     }
 

@@ -6,13 +6,13 @@ import Glibc
 
 /// A child process (by default `demo-server`), started with `posix_spawn`, stderr captured to a file; SIGKILLed and reaped on
 /// deinit if still running.
-final class ChildProcess {
+package final class ChildProcess {
     /// How the process ended.
-    enum Termination: Equatable, CustomStringConvertible {
+    package enum Termination: Equatable, CustomStringConvertible {
         case exited(CInt)
         case signaled(CInt)
 
-        var description: String {
+        package var description: String {
             switch self {
             case .exited(let code): "exited with status \(code)"
             case .signaled(let signal): "killed by signal \(signal)"
@@ -21,16 +21,9 @@ final class ChildProcess {
     }
 
     /// The built `demo-server`: next to the test bundle, which lives in the products directory.
-    static var demoServerPath: String {
-        var path = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/exe", &path, path.count - 1)
-        precondition(length > 0, "cannot read /proc/self/exe")
-        let executable = String(decoding: path[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let directory = executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)]
-        return "\(directory)/demo-server"
-    }
+    package static var demoServerPath: String { Products.path(of: "demo-server") }
 
-    let pid: pid_t
+    package let pid: pid_t
     private let stderrPath: String
     private var termination: Termination?
 
@@ -41,7 +34,7 @@ final class ChildProcess {
     ///     are removed first so each test states what it passes.
     ///   - executable: The program to start instead (e.g. `/bin/sh` to wrap the demo server); `arguments` follow.
     ///   - descriptorsToPass: Descriptors dup2'd to 3, 4, … in the child.
-    init(
+    package init(
         _ arguments: [String],
         environment: [String: String] = [:],
         executable: String = ChildProcess.demoServerPath,
@@ -96,7 +89,7 @@ final class ChildProcess {
     }
 
     /// Everything the process wrote to stderr and stdout so far.
-    var output: String {
+    package var output: String {
         guard let file = fopen(stderrPath, "r") else { return "" }
         defer { fclose(file) }
         var bytes: [UInt8] = []
@@ -110,19 +103,19 @@ final class ChildProcess {
     }
 
     /// Sends `signal`.
-    func send(_ signal: CInt) {
+    package func send(_ signal: CInt) {
         kill(pid, signal)
     }
 
     /// Whether the process has not exited yet (reaps it if it has).
-    var isRunning: Bool {
+    package var isRunning: Bool {
         pollTermination() == nil
     }
 
     /// Waits for the process to end.
     ///
     /// - Returns: How it ended, or `nil` when it still runs after `timeout`.
-    func waitForExit(timeout: Duration) -> Termination? {
+    package func waitForExit(timeout: Duration) -> Termination? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let termination = pollTermination() { return termination }
@@ -134,7 +127,7 @@ final class ChildProcess {
     /// Waits until 127.0.0.1:`port` accepts connections and answers `GET /` from this process.
     ///
     /// - Returns: `false` when it did not within `timeout` or the process exited.
-    func waitUntilServing(port: Int, timeout: Duration = .seconds(10)) -> Bool {
+    package func waitUntilServing(port: Int, timeout: Duration = .seconds(10)) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline, isRunning {
             if let connection = try? RawHTTPConnection(port: port),
@@ -181,7 +174,7 @@ final class ChildProcess {
     /// Waits until the output contains `text`.
     ///
     /// - Returns: `false` when it did not within `timeout`.
-    func waitForOutput(containing text: String, timeout: Duration = .seconds(10)) -> Bool {
+    package func waitForOutput(containing text: String, timeout: Duration = .seconds(10)) -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if output.contains(text) { return true }

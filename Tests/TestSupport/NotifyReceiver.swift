@@ -3,11 +3,11 @@ import Glibc
 #endif
 
 /// A path-bound AF_UNIX datagram socket to hand to a child as `NOTIFY_SOCKET`, receiving its sd_notify messages.
-final class NotifySocket {
-    let path: String
+package final class NotifyReceiver {
+    package let path: String
     private let descriptor: CInt
 
-    init() throws {
+    package init() throws {
         let path = "/tmp/demo-server-test-notify-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         let descriptor = try posixCall("socket(AF_UNIX)") {
             socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
@@ -39,7 +39,7 @@ final class NotifySocket {
     }
 
     /// The next datagram's text, or `nil` when none arrives within `timeout`.
-    func receive(timeout: Duration) -> String? {
+    package func receive(timeout: Duration) -> String? {
         var poller = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
         guard (try? posixCall("poll") { poll(&poller, 1, millisecondsLeft(until: .now + timeout)) }) ?? 0 > 0 else {
             return nil
@@ -51,7 +51,7 @@ final class NotifySocket {
     }
 
     /// Receives until a message contains `key` (e.g. `READY=1`); returns that message, or `nil` after `timeout`.
-    func receive(containing key: String, timeout: Duration) -> String? {
+    package func receive(containing key: String, timeout: Duration) -> String? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             guard let message = receive(timeout: deadline - .now) else { return nil }

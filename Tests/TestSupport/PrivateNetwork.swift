@@ -8,13 +8,13 @@ import Glibc
 /// It lives as long as a holder process (`unshare --net … sleep`). Processes start in it through `nsenter --net`
 /// (which execs without forking, so the pid is the program's); a test thread joins it with `setns(2)`, after which
 /// the sockets that thread creates belong to the namespace.
-final class PrivateNetwork {
+package final class PrivateNetwork {
     private let holder: ChildProcess
     /// `/proc/PID/ns/net` of the holder.
-    let namespacePath: String
+    package let namespacePath: String
 
     /// A new namespace, or `nil` when this test process may not create one (not root, no `unshare`).
-    static func make() -> PrivateNetwork? {
+    package static func make() -> PrivateNetwork? {
         guard geteuid() == 0, access("/usr/bin/unshare", X_OK) == 0, access("/usr/bin/nsenter", X_OK) == 0 else {
             return nil
         }
@@ -33,7 +33,7 @@ final class PrivateNetwork {
     }
 
     /// Starts `demo-server arguments…` inside the namespace.
-    func startDemoServer(_ arguments: [String], environment: [String: String] = [:]) throws -> ChildProcess {
+    package func startDemoServer(_ arguments: [String], environment: [String: String] = [:]) throws -> ChildProcess {
         try ChildProcess(
             ["--net=\(namespacePath)", "--", ChildProcess.demoServerPath] + arguments,
             environment: environment,
@@ -43,7 +43,7 @@ final class PrivateNetwork {
 
     /// Moves the calling thread into the namespace at `namespacePath`. Use it on a dedicated thread only: the
     /// thread stays there.
-    static func enterOnCurrentThread(namespacePath: String) throws {
+    package static func enterOnCurrentThread(namespacePath: String) throws {
         // setns is declared only for _GNU_SOURCE, which the Glibc module does not define: look it up.
         typealias SetNamespace = @convention(c) (CInt, CInt) -> CInt
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "setns") else {

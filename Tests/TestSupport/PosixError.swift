@@ -3,16 +3,16 @@ import Glibc
 #endif
 
 /// A failed system call of the test helpers, with its name and errno.
-struct PosixError: Error, CustomStringConvertible {
-    let call: String
-    let errno: CInt
+package struct PosixError: Error, CustomStringConvertible {
+    package let call: String
+    package let errno: CInt
 
-    var description: String { "\(call): \(String(cString: strerror(errno))) (errno \(errno))" }
+    package var description: String { "\(call): \(String(cString: strerror(errno))) (errno \(errno))" }
 }
 
 /// Retries `body` on `EINTR`; `-1` with another errno throws it with the call's name.
 @discardableResult
-func posixCall<Result: BinaryInteger>(_ name: String, _ body: () -> Result) throws -> Result {
+package func posixCall<Result: BinaryInteger>(_ name: String, _ body: () -> Result) throws -> Result {
     while true {
         let result = body()
         if result != -1 { return result }
@@ -23,7 +23,7 @@ func posixCall<Result: BinaryInteger>(_ name: String, _ body: () -> Result) thro
 }
 
 /// Milliseconds left until `deadline`, for `poll(2)`; 0 once it passed.
-func millisecondsLeft(until deadline: ContinuousClock.Instant) -> CInt {
+package func millisecondsLeft(until deadline: ContinuousClock.Instant) -> CInt {
     let left = deadline - .now
     guard left > .zero else { return 0 }
     let (seconds, attoseconds) = left.components

@@ -3,21 +3,23 @@ import Synchronization
 
 /// Client threads that send requests back to back, as `wrk` does, and count every request that got no complete
 /// `200` response.
-final class LoadGenerator: Sendable {
+package final class LoadGenerator: Sendable {
     /// How a client thread uses connections.
-    enum Style: Sendable {
+    package enum Style: Sendable {
         /// One connection for many requests; reconnect only after `Connection: close` or a failure.
         case keepAlive
         /// `Connection: close` on every request; wait for the server's close, then connect anew.
         case newConnectionPerRequest
     }
 
-    struct Counts: Sendable {
-        var succeeded = 0
-        var failed = 0
-        var failures: [String] = []
-        var connectionCloseResponses = 0
-        var requestsByPid: [Int32: Int] = [:]
+    package struct Counts: Sendable {
+        package var succeeded = 0
+        package var failed = 0
+        package var failures: [String] = []
+        package var connectionCloseResponses = 0
+        package var requestsByPid: [Int32: Int] = [:]
+
+        package init() {}
     }
 
     private let port: Int
@@ -26,13 +28,13 @@ final class LoadGenerator: Sendable {
     private let counts = Mutex<[Style: Counts]>([:])
     private let running = DispatchGroup()
 
-    init(port: Int, network: PrivateNetwork?) {
+    package init(port: Int, network: PrivateNetwork?) {
         self.port = port
         self.namespacePath = network?.namespacePath
     }
 
     /// Starts `count` client threads of `style`.
-    func start(_ count: Int, _ style: Style) {
+    package func start(_ count: Int, _ style: Style) {
         for _ in 0..<count {
             running.enter()
             let thread = Thread { [self] in
@@ -44,7 +46,7 @@ final class LoadGenerator: Sendable {
     }
 
     /// Stops the clients, waits for them, and returns the counts per style.
-    func stop() -> [Style: Counts] {
+    package func stop() -> [Style: Counts] {
         stopping.store(true, ordering: .relaxed)
         running.wait()
         return counts.withLock { $0 }

@@ -3,17 +3,17 @@ import Glibc
 #endif
 
 /// A TCP port on 127.0.0.1 that was free a moment ago: bind port 0, read the port the kernel chose, close.
-func freePort() throws -> Int {
+package func freePort() throws -> Int {
     let socket = try TCPListeningSocket(port: 0)
     return socket.port
 }
 
 /// A listening TCP socket on 127.0.0.1 owned by the test (closed on deinit), e.g. to pass to a child as LISTEN_FDS.
-final class TCPListeningSocket {
-    let descriptor: CInt
-    let port: Int
+package final class TCPListeningSocket {
+    package let descriptor: CInt
+    package let port: Int
 
-    init(port: Int, reusePort: Bool = false) throws {
+    package init(port: Int, reusePort: Bool = false) throws {
         let descriptor = try posixCall("socket") {
             socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         }
@@ -56,7 +56,7 @@ final class TCPListeningSocket {
 
 extension sockaddr_in {
     /// 127.0.0.1:port.
-    static func loopback(port: Int) -> sockaddr_in {
+    package static func loopback(port: Int) -> sockaddr_in {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = UInt16(port).bigEndian

@@ -1,0 +1,140 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import SupervisorCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension SupervisorTests {
+    /// A supervisor driven by a config file, so a test can change the command and reload.
+    static func startFromConfig(port: Int, extraTOML: String = "", serverArguments: [String] = []) throws -> (
+        SupervisorHarness, String
+    ) {
+        let directory = try TemporaryDirectory.make()
+        let config = "\(directory)/app.toml"
+        try writeConfig(config, port: port, extraTOML: extraTOML, serverArguments: serverArguments)
+        let supervisor = try SupervisorHarness(["--config", config], directory: directory)
+        try supervisor.waitUntilReady()
+        return (supervisor, config)
+    }
+
+    static func writeConfig(_ path: String, port: Int, extraTOML: String = "", serverArguments: [String]) throws {
+        let command = ([SupervisorHarness.demoServerPath, "--port", String(port)] + serverArguments)
+            .map { "\"\($0)\"" }.joined(separator: ", ")
+        let text = """
+            instances = 2
+            listen = ["127.0.0.1:\(port)"]
+            command = [\(command)]
+            \(extraTOML)
+            """
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    @Test("a new release that exits at start is rolled back; the old pids keep serving, and reload says why")
+    func rollbackOnFailStart() throws {
+        let port = try freePort()
+        let (supervisor, config) = try Self.startFromConfig(port: port)
+        let before = try supervisor.readyPIDs()
+        try Self.writeConfig(config, port: port, serverArguments: ["--fail-start"])
+
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("exited with status 2 before it was ready; rolled back to generation 1"))
+        #expect(reload.stderr.contains("failing at start as asked (--fail-start)"))
+
+        let report = try supervisor.status()
+        #expect(report.generation == 1)
+        #expect(try supervisor.readyPIDs() == before)
+        #expect(report.lastResult?.succeeded == false)
+        #expect(pidsAnswering(port: port, expected: before) == before)
+    }
+
+    @Test("a new release that never becomes ready is rolled back after the ready timeout; the old pids keep serving")
+    func rollbackOnNeverReady() throws {
+        let port = try freePort()
+        let (supervisor, config) = try Self.startFromConfig(port: port, extraTOML: "ready-timeout = \"1s\"")
+        let before = try supervisor.readyPIDs()
+        try Self.writeConfig(config, port: port, extraTOML: "ready-timeout = \"1s\"", serverArguments: ["--never-ready"])
+
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("was not ready within 1 s; rolled back to generation 1"))
+        #expect(try supervisor.readyPIDs() == before)
+        #expect(pidsAnswering(port: port, expected: before) == before)
+        // The never-ready instances are gone, not left running.
+        #expect(try eventually { try supervisor.status().instances.count == 2 })
+    }
+
+    @Test("a reload whose configuration is invalid fails at once and changes nothing")
+    func reloadWithBrokenConfig() throws {
+        let port = try freePort()
+        let (supervisor, config) = try Self.startFromConfig(port: port)
+        let before = try supervisor.readyPIDs()
+        try "instances = 2\ncommand = [\"/nonexistent/server\"]\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("reload failed: command not found: /nonexistent/server"))
+        #expect(try supervisor.readyPIDs() == before)
+    }
+
+    @Test("an instance that ignores SIGTERM gets SIGKILL after the drain timeout")
+    func ignoredSigtermIsKilled() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(
+            port: port, extra: ["--drain-timeout", "1s"], serverArguments: ["--ignore-sigterm"])
+        let before = try supervisor.readyPIDs()
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 0)
+        // Right after the rollout the old instances still run: they ignored SIGTERM.
+        #expect(before.allSatisfy(isAlive))
+        #expect(eventually(timeout: .seconds(5)) { before.allSatisfy { !isAlive($0) } })
+        #expect(supervisor.log.contains("did not exit within 1 s of SIGTERM; sending SIGKILL"))
+        #expect(supervisor.log.contains("was killed by SIGKILL after draining for"))
+    }
+
+    @Test("an instance that is killed is restarted in its slot; the other instance is untouched")
+    func killedInstanceRestarts() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let report = try supervisor.status()
+        let victim = report.instances.first { $0.slot == 0 }!
+        let bystander = report.instances.first { $0.slot == 1 }!
+        kill(victim.pid!, SIGKILL)
+        #expect(
+            try eventually {
+                let now = try supervisor.status()
+                return now.instances.contains { $0.slot == 0 && $0.state == "ready" && $0.pid != victim.pid }
+            })
+        let now = try supervisor.status()
+        #expect(now.instances.first { $0.slot == 0 && $0.pid != victim.pid }?.restarts == 1)
+        #expect(now.instances.first { $0.slot == 1 }?.pid == bystander.pid)
+        #expect(supervisor.log.contains("was killed by SIGKILL; restarting slot #0 in 0.1 s"))
+    }
+
+    @Test("SIGTERM to the supervisor drains every instance, reaps their children too, and exits 0")
+    func sigtermLeavesNothingBehind() throws {
+        let directory = try TemporaryDirectory.make()
+        // An instance with a child of its own that outlives it unless someone kills it.
+        let script = try writeScript(
+            directory, "server.sh",
+            """
+            sleep 300 &
+            echo "helper $!"
+            trap 'exit 0' TERM
+            systemd-notify --ready
+            while :; do sleep 0.1; done
+            """)
+        let supervisor = try SupervisorHarness(["--instances", "2", "--", script], directory: directory)
+        try supervisor.waitUntilReady()
+        let tree = ProcessTable.current().tree(of: supervisor.process.pid).subtracting([supervisor.process.pid])
+        #expect(tree.count >= 4)  // two shells, two sleeps (and maybe a loop sleep)
+
+        supervisor.process.send(SIGTERM)
+        #expect(supervisor.waitForExit(timeout: .seconds(10)) == .exited(0))
+        #expect(supervisor.waitForSystemd("STOPPING=1", timeout: .seconds(1)) != nil)
+        #expect(tree.allSatisfy { !isAlive($0) }, "left behind: \(tree.filter(isAlive))")
+    }
+}
