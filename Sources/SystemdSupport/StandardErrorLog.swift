@@ -4,7 +4,8 @@ import Glibc
 
 /// syslog(3) priorities, as journald reads them from a `<N>` line prefix.
 public enum SyslogPriority: Int, Sendable, Comparable {
-    case emergency = 0, alert, critical, error, warning, notice, info, debug
+    case emergency = 0
+    case alert, critical, error, warning, notice, info, debug
 
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
 }

@@ -35,7 +35,8 @@ public struct SystemdNotifier: Sendable {
     /// older managers ignore it. Send ``ready(status:)`` when the reload is over.
     @discardableResult
     public func reloading(status: String? = nil) -> Bool {
-        send(Self.join(["RELOADING=1", "MONOTONIC_USEC=\(Self.monotonicMicroseconds())", status.map { "STATUS=\($0)" }]))
+        send(
+            Self.join(["RELOADING=1", "MONOTONIC_USEC=\(Self.monotonicMicroseconds())", status.map { "STATUS=\($0)" }]))
     }
 
     /// Tells the manager that the service is shutting down.

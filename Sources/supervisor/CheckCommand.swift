@@ -17,13 +17,16 @@ struct CheckCommand: ParsableCommand {
             throw ValidationFailure(error.message)
         }
         let surge = configuration.maxSurge.map(String.init) ?? "all"
-        let listen = configuration.listen.isEmpty ? "-" : configuration.listen.map(\.description).joined(separator: ", ")
+        let listen =
+            configuration.listen.isEmpty ? "-" : configuration.listen.map(\.description).joined(separator: ", ")
         printLine("configuration ok: \(configuration.name)")
         printLine("  command:       \(configuration.command.joined(separator: " "))")
         printLine("  instances:     \(configuration.instances) (max surge \(surge))")
         printLine("  listen:        \(listen)")
-        printLine("  ready:         \(configuration.readiness.rawValue) within \(configuration.readyTimeout.secondsText)")
-        printLine("  stop:          \(configuration.stopSignal), SIGKILL after \(configuration.drainTimeout.secondsText)")
+        printLine(
+            "  ready:         \(configuration.readiness.rawValue) within \(configuration.readyTimeout.secondsText)")
+        printLine(
+            "  stop:          \(configuration.stopSignal), SIGKILL after \(configuration.drainTimeout.secondsText)")
         for variable in configuration.environment { printLine("  environment:   \(variable.name)=\(variable.value)") }
     }
 }

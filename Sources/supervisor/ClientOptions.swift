@@ -6,7 +6,9 @@ struct ClientOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The name given to `run`. (default: default)"))
     var name: String?
 
-    @Option(name: .customLong("control-socket"), help: ArgumentHelp("The control socket's path, when `run` was given one.", valueName: "path"))
+    @Option(
+        name: .customLong("control-socket"),
+        help: ArgumentHelp("The control socket's path, when `run` was given one.", valueName: "path"))
     var controlSocket: String?
 
     @Option(help: ArgumentHelp("Take the name and control socket from this config file.", valueName: "path"))

@@ -1,10 +1,6 @@
 import ArgumentParser
 import SupervisorCore
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 struct ReloadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reload",
@@ -20,13 +16,9 @@ struct ReloadCommand: ParsableCommand {
     @OptionGroup var target: ClientOptions
 
     func run() throws {
-        let client = try clientOrFail(target)
-        var result: ControlResult?
-        try sendOrFail(client, .reload) { reply in
-            if let progress = reply.progress { printLine(progress) }
-            if let final = reply.result { result = final }
+        guard let result = try sendPrintingProgress(.reload, to: target) else {
+            throw ValidationFailure("the supervisor closed the connection before the reload ended")
         }
-        guard let result else { throw ValidationFailure("the supervisor closed the connection before the reload ended") }
         if result.ok {
             printLine(result.message)
             return
@@ -37,65 +29,5 @@ struct ReloadCommand: ParsableCommand {
             for line in output { printError("  | \(line)") }
         }
         throw ExitCode(1)
-    }
-}
-
-struct StopCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "stop",
-        abstract: "Drain every instance and make the supervisor exit; waits until it has.")
-
-    @OptionGroup var target: ClientOptions
-
-    func run() throws {
-        let client = try clientOrFail(target)
-        var result: ControlResult?
-        try sendOrFail(client, .stop) { reply in
-            if let progress = reply.progress { printLine(progress) }
-            if let final = reply.result { result = final }
-        }
-        // The supervisor may exit before its last line reaches us; the connection closing is the answer then.
-        guard let result else {
-            printLine("stopped")
-            return
-        }
-        if result.ok { printLine(result.message) } else { printError(result.message); throw ExitCode(1) }
-    }
-}
-
-func clientOrFail(_ options: ClientOptions) throws -> ControlClient {
-    do {
-        return try options.client(environment: SystemInfo.environment())
-    } catch {
-        throw ValidationFailure(error.message)
-    }
-}
-
-func sendOrFail(_ client: ControlClient, _ command: ControlRequest.Command, onReply: (ControlReply) -> Void) throws {
-    do {
-        try client.send(ControlRequest(command: command), onReply: onReply)
-    } catch {
-        throw ValidationFailure(error.description)
-    }
-}
-
-/// Writes a line to standard output at once (progress must show while a reload runs, even through a pipe).
-func printLine(_ text: String) {
-    writeAll(1, text + "\n")
-}
-
-/// Writes a line to standard error.
-func printError(_ text: String) {
-    writeAll(2, text + "\n")
-}
-
-private func writeAll(_ fd: Int32, _ text: String) {
-    let bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        if written < 0 && errno == EINTR { continue }
-        guard written > 0 else { return }
-        offset += written
     }
 }

@@ -34,17 +34,12 @@ struct RunCommand: AsyncParsableCommand {
         let environment = SystemInfo.environment()
         let supervisor: Supervisor
         do {
-            supervisor = try Supervisor.prepare(source: options.source(environment: environment), environment: environment)
+            supervisor = try Supervisor.prepare(
+                source: options.source(environment: environment), environment: environment)
         } catch {
             throw ValidationFailure(error.message)
         }
         let code = try await supervisor.run()
         if code != 0 { throw ExitCode(code) }
     }
-}
-
-/// An error whose message is shown as it is, with exit status 1.
-struct ValidationFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

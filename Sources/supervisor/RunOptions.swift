@@ -3,10 +3,13 @@ import SupervisorCore
 
 /// The settings of `run` and `check`; each is also a key of the config file, and a flag wins over the file.
 struct RunOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("A TOML config file whose keys are these options' names; reload reads it again.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A TOML config file whose keys are these options' names; reload reads it again.", valueName: "path"))
     var config: String?
 
-    @Option(help: ArgumentHelp("The name that tells supervisors apart; it names the control socket. (default: default)"))
+    @Option(
+        help: ArgumentHelp("The name that tells supervisors apart; it names the control socket. (default: default)"))
     var name: String?
 
     @Option(help: ArgumentHelp("How many instances to run. (default: the number of CPUs)", valueName: "count"))
@@ -18,25 +21,43 @@ struct RunOptions: ParsableArguments {
             valueName: "address:port"))
     var listen: [String] = []
 
-    @Option(help: ArgumentHelp("How readiness is known: notify (READY=1) or listen (the port is listening). (default: notify)", valueName: "mode"))
+    @Option(
+        help: ArgumentHelp(
+            "How readiness is known: notify (READY=1) or listen (the port is listening). (default: notify)",
+            valueName: "mode"))
     var ready: String?
 
-    @Option(name: .customLong("ready-timeout"), help: ArgumentHelp("How long a new instance may take to become ready. (default: 60s)", valueName: "duration"))
+    @Option(
+        name: .customLong("ready-timeout"),
+        help: ArgumentHelp("How long a new instance may take to become ready. (default: 60s)", valueName: "duration"))
     var readyTimeout: String?
 
-    @Option(name: .customLong("stop-signal"), help: ArgumentHelp("The signal that asks an instance to drain and exit. (default: TERM)", valueName: "signal"))
+    @Option(
+        name: .customLong("stop-signal"),
+        help: ArgumentHelp("The signal that asks an instance to drain and exit. (default: TERM)", valueName: "signal"))
     var stopSignal: String?
 
-    @Option(name: .customLong("drain-timeout"), help: ArgumentHelp("How long an instance may drain before SIGKILL. (default: 30s)", valueName: "duration"))
+    @Option(
+        name: .customLong("drain-timeout"),
+        help: ArgumentHelp("How long an instance may drain before SIGKILL. (default: 30s)", valueName: "duration"))
     var drainTimeout: String?
 
-    @Option(name: .customLong("max-surge"), help: ArgumentHelp("How many replacements may start at once during a reload. (default: all)", valueName: "count"))
+    @Option(
+        name: .customLong("max-surge"),
+        help: ArgumentHelp(
+            "How many replacements may start at once during a reload. (default: all)", valueName: "count"))
     var maxSurge: Int?
 
-    @Option(name: .customLong("control-socket"), help: ArgumentHelp("The control socket's path. (default: $RUNTIME_DIRECTORY/NAME.sock, /run/supervisor/NAME.sock as root, else $XDG_RUNTIME_DIR/supervisor/NAME.sock)", valueName: "path"))
+    @Option(
+        name: .customLong("control-socket"),
+        help: ArgumentHelp(
+            "The control socket's path. (default: $RUNTIME_DIRECTORY/NAME.sock, /run/supervisor/NAME.sock as root, else $XDG_RUNTIME_DIR/supervisor/NAME.sock)",
+            valueName: "path"))
     var controlSocket: String?
 
-    @Option(name: .customLong("env"), help: ArgumentHelp("An environment variable added for the instances; repeatable.", valueName: "name=value"))
+    @Option(
+        name: .customLong("env"),
+        help: ArgumentHelp("An environment variable added for the instances; repeatable.", valueName: "name=value"))
     var environment: [String] = []
 
     @Argument(parsing: .postTerminator, help: ArgumentHelp("The server to run, after '--'.", valueName: "command"))

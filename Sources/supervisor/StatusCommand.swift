@@ -13,9 +13,8 @@ struct StatusCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let client = try clientOrFail(target)
         var report: StatusReport?
-        try sendOrFail(client, .status) { reply in report = reply.status ?? report }
+        try send(.status, to: target) { reply in report = reply.status ?? report }
         guard let report else { throw ValidationFailure("the supervisor sent no status") }
         if json {
             let encoder = JSONEncoder()

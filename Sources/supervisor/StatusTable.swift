@@ -19,7 +19,8 @@ enum StatusTable {
         }
         if report.queuedReloads > 0 { lines.append("queued reloads: \(report.queuedReloads)") }
         if let last = report.lastResult {
-            lines.append("last reload: \(last.succeeded ? "ok" : "failed"), \(ago(last.finishedAt, now)): \(last.message)")
+            lines.append(
+                "last reload: \(last.succeeded ? "ok" : "failed"), \(ago(last.finishedAt, now)): \(last.message)")
         }
         lines.append("")
         var rows = [["SLOT", "PID", "GEN", "STATE", "READY SINCE", "RESTARTS", "STATUS"]]

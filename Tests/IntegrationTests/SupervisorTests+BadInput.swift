@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import SupervisorCore
 
@@ -24,8 +24,11 @@ extension SupervisorTests {
     @Test("an unknown config key is refused with a suggestion")
     func unknownConfigKey() throws {
         let directory = try TemporaryDirectory.make()
-        try "instance = 2\ncommand = [\"/bin/true\"]\n".write(toFile: "\(directory)/app.toml", atomically: true, encoding: .utf8)
-        let result = try supervisor(["run", "--config", "\(directory)/app.toml", "--control-socket", "\(directory)/s.sock"])
+        try "instance = 2\ncommand = [\"/bin/true\"]\n".write(
+            toFile: "\(directory)/app.toml", atomically: true, encoding: .utf8)
+        let result = try supervisor([
+            "run", "--config", "\(directory)/app.toml", "--control-socket", "\(directory)/s.sock",
+        ])
         #expect(result.exitCode != 0)
         #expect(result.stderr.contains("unknown key 'instance'; did you mean 'instances'?"))
         let check = try supervisor(["check", "--config", "\(directory)/app.toml"])
@@ -74,7 +77,9 @@ extension SupervisorTests {
             SupervisorHarness.demoServerPath,
         ])
         #expect(result.exitCode == 1)
-        #expect(result.stderr.contains("port \(occupied.port) (127.0.0.1:\(occupied.port)) is already in use by pid \(getpid())"))
+        #expect(
+            result.stderr.contains(
+                "port \(occupied.port) (127.0.0.1:\(occupied.port)) is already in use by pid \(getpid())"))
         withExtendedLifetime(occupied) {}
     }
 
@@ -90,22 +95,29 @@ extension SupervisorTests {
 
     @Test("a second run with the same name is refused, naming the first")
     func secondRunSameName() throws {
-        let first = try SupervisorHarness(["--instances", "1", "--", "/bin/sh", "-c", "systemd-notify --ready; exec sleep 300"])
+        let first = try SupervisorHarness([
+            "--instances", "1", "--", "/bin/sh", "-c", "systemd-notify --ready; exec sleep 300",
+        ])
         try first.waitUntilReady()
-        let second = try supervisor(["run", "--name", first.name, "--control-socket", first.controlSocket, "--", "/bin/true"])
+        let second = try supervisor([
+            "run", "--name", first.name, "--control-socket", first.controlSocket, "--", "/bin/true",
+        ])
         #expect(second.exitCode == 1)
-        #expect(second.stderr.contains("a supervisor named '\(first.name)' is already running (pid \(first.process.pid)"))
+        #expect(
+            second.stderr.contains("a supervisor named '\(first.name)' is already running (pid \(first.process.pid)"))
         // The first one is unharmed.
         #expect(try first.status().instances.first?.state == "ready")
     }
 
-    @Test("invalid values name the option and the accepted forms", arguments: [
-        (["--ready-timeout", "5x"], "invalid duration '5x' for --ready-timeout"),
-        (["--stop-signal", "SIGFOO"], "--stop-signal SIGFOO is not a signal"),
-        (["--listen", "localhost:80"], "'localhost' is not an IP address"),
-        (["--ready", "tcp"], "--ready tcp is not a readiness mode; use notify or listen"),
-        (["--instances", "0"], "instances must be between 1 and 1024"),
-    ])
+    @Test(
+        "invalid values name the option and the accepted forms",
+        arguments: [
+            (["--ready-timeout", "5x"], "invalid duration '5x' for --ready-timeout"),
+            (["--stop-signal", "SIGFOO"], "--stop-signal SIGFOO is not a signal"),
+            (["--listen", "localhost:80"], "'localhost' is not an IP address"),
+            (["--ready", "tcp"], "--ready tcp is not a readiness mode; use notify or listen"),
+            (["--instances", "0"], "instances must be between 1 and 1024"),
+        ])
     func invalidValues(arguments: [String], expected: String) throws {
         let result = try supervisor(["check"] + arguments + ["--", "/bin/true"])
         #expect(result.exitCode != 0)

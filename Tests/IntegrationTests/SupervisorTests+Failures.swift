@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import SupervisorCore
 
@@ -57,7 +57,8 @@ extension SupervisorTests {
         let port = try freePort()
         let (supervisor, config) = try Self.startFromConfig(port: port, extraTOML: "ready-timeout = \"1s\"")
         let before = try supervisor.readyPIDs()
-        try Self.writeConfig(config, port: port, extraTOML: "ready-timeout = \"1s\"", serverArguments: ["--never-ready"])
+        try Self.writeConfig(
+            config, port: port, extraTOML: "ready-timeout = \"1s\"", serverArguments: ["--never-ready"])
 
         let reload = try supervisor.cli("reload")
         #expect(reload.exitCode == 1)
@@ -73,7 +74,8 @@ extension SupervisorTests {
         let port = try freePort()
         let (supervisor, config) = try Self.startFromConfig(port: port)
         let before = try supervisor.readyPIDs()
-        try "instances = 2\ncommand = [\"/nonexistent/server\"]\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "instances = 2\ncommand = [\"/nonexistent/server\"]\n".write(
+            toFile: config, atomically: true, encoding: .utf8)
         let reload = try supervisor.cli("reload")
         #expect(reload.exitCode == 1)
         #expect(reload.stderr.contains("reload failed: command not found: /nonexistent/server"))

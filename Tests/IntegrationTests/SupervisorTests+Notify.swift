@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import SupervisorCore
 
@@ -55,8 +55,10 @@ extension SupervisorTests {
     func readyByListening() throws {
         let port = try freePort()
         let supervisor = try SupervisorHarness(
-            ["--instances", "2", "--listen", "127.0.0.1:\(port)", "--ready", "listen", "--",
-             SupervisorHarness.demoServerPath, "--port", String(port), "--never-ready", "--startup-delay", "500"])
+            [
+                "--instances", "2", "--listen", "127.0.0.1:\(port)", "--ready", "listen", "--",
+                SupervisorHarness.demoServerPath, "--port", String(port), "--never-ready", "--startup-delay", "500",
+            ])
         try supervisor.waitUntilReady()
         let pids = try supervisor.readyPIDs()
         #expect(pids.count == 2)

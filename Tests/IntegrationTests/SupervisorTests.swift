@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import SupervisorCore
 
@@ -102,7 +102,9 @@ struct SupervisorTests {
         #expect(stop.exitCode == 0)
         #expect(stop.stdout.contains("stopped"))
         #expect(supervisor.waitForExit() == .exited(0))
-        #expect(supervisor.systemdMessages.joined().contains("STOPPING=1") || supervisor.waitForSystemd("STOPPING=1", timeout: .seconds(1)) != nil)
+        #expect(
+            supervisor.systemdMessages.joined().contains("STOPPING=1")
+                || supervisor.waitForSystemd("STOPPING=1", timeout: .seconds(1)) != nil)
         #expect(pids.allSatisfy { !isAlive($0) })
     }
 }

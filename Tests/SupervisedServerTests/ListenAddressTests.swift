@@ -1,6 +1,6 @@
 import SupervisedServer
-import Testing
 import TestSupport
+import Testing
 
 @Suite("ListenAddress parses ADDR:PORT as SUPERVISOR_LISTEN writes it")
 struct ListenAddressTests {

@@ -2,8 +2,8 @@ import NIOCore
 import NIOHTTP1
 import SupervisedServer
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc

@@ -38,9 +38,11 @@ struct ConfigurationTests {
         #expect(configuration.maxSurge == 2)
         #expect(configuration.controlSocket == "/tmp/app.sock")
         #expect(configuration.command == ["/srv/app/bin/server", "--port", "8080"])
-        #expect(configuration.environment == [
-            EnvironmentVariable(name: "LOG_LEVEL", value: "debug"), EnvironmentVariable(name: "WORKERS", value: "8"),
-        ])
+        #expect(
+            configuration.environment == [
+                EnvironmentVariable(name: "LOG_LEVEL", value: "debug"),
+                EnvironmentVariable(name: "WORKERS", value: "8"),
+            ])
     }
 
     @Test("defaults: notify readiness, 60 s ready timeout, SIGTERM, 30 s drain, all at once, the CPU count")
@@ -111,15 +113,26 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("invalid settings are refused with the fix", arguments: [
-        ("instances = 0\ncommand = [\"/bin/true\"]", "instances must be between 1 and 1024, not 0"),
-        ("max-surge = 0\ncommand = [\"/bin/true\"]", "max-surge must be at least 1, not 0"),
-        ("ready = \"listen\"\ncommand = [\"/bin/true\"]", "ready = listen needs at least one listen address; add --listen ADDRESS:PORT"),
-        ("name = \"a b\"\ncommand = [\"/bin/true\"]", "name 'a b' is not usable"),
-        ("stop-signal = \"KILL\"\ncommand = [\"/bin/true\"]", "stop-signal KILL gives instances no chance to drain"),
-        ("command = [\"/bin/true\"]\n[environment]\nNOTIFY_SOCKET = \"x\"", "environment variable NOTIFY_SOCKET is set by the supervisor"),
-        ("instances = 1", "no command to supervise"),
-    ])
+    @Test(
+        "invalid settings are refused with the fix",
+        arguments: [
+            ("instances = 0\ncommand = [\"/bin/true\"]", "instances must be between 1 and 1024, not 0"),
+            ("max-surge = 0\ncommand = [\"/bin/true\"]", "max-surge must be at least 1, not 0"),
+            (
+                "ready = \"listen\"\ncommand = [\"/bin/true\"]",
+                "ready = listen needs at least one listen address; add --listen ADDRESS:PORT"
+            ),
+            ("name = \"a b\"\ncommand = [\"/bin/true\"]", "name 'a b' is not usable"),
+            (
+                "stop-signal = \"KILL\"\ncommand = [\"/bin/true\"]",
+                "stop-signal KILL gives instances no chance to drain"
+            ),
+            (
+                "command = [\"/bin/true\"]\n[environment]\nNOTIFY_SOCKET = \"x\"",
+                "environment variable NOTIFY_SOCKET is set by the supervisor"
+            ),
+            ("instances = 1", "no command to supervise"),
+        ])
     func invalid(toml: String, expected: String) throws {
         let parsed = try layer(toml)
         #expect {

@@ -31,7 +31,9 @@ struct FirstStartTests {
         driver.exitStopping()
         let exit = driver.last.exits.first
         #expect(exit?.0 == 1)
-        #expect(exit?.1?.contains("instance #1 (pid \(failing.mainPID!), generation 1) exited with status 2 before it was ready") == true)
+        #expect(
+            exit?.1?.contains(
+                "instance #1 (pid \(failing.mainPID!), generation 1) exited with status 2 before it was ready") == true)
     }
 
     @Test("a reload asked for during the first start runs after it")
@@ -209,7 +211,8 @@ struct RollbackTests {
         driver.send(.timerFired(.readyTimeout(new[1].id)))
         #expect(
             driver.last.finishedReloads.first?.1.message
-                == "instance #1 (pid \(new[1].mainPID!), generation 2) was not ready within 5 s; rolled back to generation 1")
+                == "instance #1 (pid \(new[1].mainPID!), generation 2) was not ready within 5 s; rolled back to generation 1"
+        )
         // The ready new instance of slot 0 keeps serving until slot 0 has a generation 1 instance again.
         #expect(driver.last.signalledPIDs == [new[1].mainPID!])
         #expect(driver.last.spawns.map(\.1) == [Slot(0)])
@@ -258,7 +261,8 @@ struct RollbackTests {
         driver.send(.exited(pid: new[0].mainPID!, .exited(code: 1)))
         #expect(
             driver.last.finishedReloads.first?.1.message
-                == "instance #0 (pid \(new[0].mainPID!), generation 2) exited with status 1; rolled back to generation 1")
+                == "instance #0 (pid \(new[0].mainPID!), generation 2) exited with status 1; rolled back to generation 1"
+        )
         // Slot 0's old instance was already stopped: a generation 1 instance is started there again.
         #expect(driver.last.spawns.map(\.2) == [Generation(1)])
     }

@@ -24,10 +24,11 @@ struct SystemParsingTests {
                2: 00000000:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1 0
             """
         let sockets = ListeningSocket.parse(procNetTCP: text)
-        #expect(sockets == [
-            ListeningSocket(port: 8080, hexAddress: "0100007F", inode: 91234),
-            ListeningSocket(port: 80, hexAddress: "00000000", inode: 777),
-        ])
+        #expect(
+            sockets == [
+                ListeningSocket(port: 8080, hexAddress: "0100007F", inode: 91234),
+                ListeningSocket(port: 80, hexAddress: "00000000", inode: 777),
+            ])
         #expect(sockets[1].isWildcard)
         let address = ListenAddress(host: "127.0.0.1", port: 8080)
         #expect(address.overlaps(sockets[0]))
@@ -57,7 +58,10 @@ struct SystemParsingTests {
     @Test("an instance's environment: the supervisor's own systemd variables are withheld, ours are added")
     func instanceEnvironment() {
         let environment = InstanceEnvironment.build(
-            inherited: ["PATH=/usr/bin", "NOTIFY_SOCKET=/run/systemd/notify", "LISTEN_FDS=2", "JOURNAL_STREAM=8:9", "HOME=/root"],
+            inherited: [
+                "PATH=/usr/bin", "NOTIFY_SOCKET=/run/systemd/notify", "LISTEN_FDS=2", "JOURNAL_STREAM=8:9",
+                "HOME=/root",
+            ],
             additions: [EnvironmentVariable(name: "HOME", value: "/srv")],
             instance: [EnvironmentVariable(name: "NOTIFY_SOCKET", value: "/run/supervisor/app.notify/1.sock")])
         #expect(environment == ["PATH=/usr/bin", "HOME=/srv", "NOTIFY_SOCKET=/run/supervisor/app.notify/1.sock"])

@@ -63,7 +63,9 @@ package final class RawHTTPConnection: Sendable {
 
     /// Sends `GET path` (or another method) with `Host`, the given extra header lines and `body` (which needs a
     /// `Content-Length` header among `headers`).
-    package func sendRequest(method: String = "GET", path: String = "/", headers: [String] = [], body: String = "") throws {
+    package func sendRequest(method: String = "GET", path: String = "/", headers: [String] = [], body: String = "")
+        throws
+    {
         let lines = ["\(method) \(path) HTTP/1.1", "Host: 127.0.0.1"] + headers
         try send(lines.joined(separator: "\r\n") + "\r\n\r\n" + body)
     }

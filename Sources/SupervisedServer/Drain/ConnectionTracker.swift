@@ -60,7 +60,7 @@ final class ConnectionTracker: Sendable {
             state.inactiveCount -= 1
             return state.takeAllActiveWaitersIfDone()
         }
-        waiters.forEach { $0.succeed() }
+        for waiter in waiters { waiter.succeed() }
     }
 
     /// A future that succeeds once every connection accepted so far is active or closed.
@@ -73,7 +73,7 @@ final class ConnectionTracker: Sendable {
             state.allActive.append(promise)
             return state.takeAllActiveWaitersIfDone()
         }
-        waiters.forEach { $0.succeed() }
+        for waiter in waiters { waiter.succeed() }
         return promise.futureResult
     }
 
@@ -128,7 +128,7 @@ final class ConnectionTracker: Sendable {
             let drained = state.isDraining && state.connections.isEmpty ? state.allClosed : nil
             return (state.takeAllActiveWaitersIfDone(), drained)
         }
-        activeWaiters.forEach { $0.succeed() }
+        for waiter in activeWaiters { waiter.succeed() }
         drained?.succeed()
     }
 }

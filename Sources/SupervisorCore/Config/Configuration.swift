@@ -60,7 +60,8 @@ public struct Configuration: Equatable, Sendable {
         }
         readyTimeout = layer.readyTimeout ?? Self.defaultReadyTimeout
         drainTimeout = layer.drainTimeout ?? Self.defaultDrainTimeout
-        for (setting, value) in [("ready-timeout", readyTimeout), ("drain-timeout", drainTimeout)] where value <= .zero {
+        for (setting, value) in [("ready-timeout", readyTimeout), ("drain-timeout", drainTimeout)] where value <= .zero
+        {
             throw ConfigurationError("\(setting) must be longer than 0 s")
         }
         stopSignal = layer.stopSignal ?? .terminate
@@ -74,7 +75,9 @@ public struct Configuration: Equatable, Sendable {
             throw ConfigurationError("max-surge must be at least 1, not \(maxSurge)")
         }
         controlSocket = layer.controlSocket
-        environment = layer.environment.sorted { $0.key < $1.key }.map { EnvironmentVariable(name: $0.key, value: $0.value) }
+        environment = layer.environment.sorted { $0.key < $1.key }.map {
+            EnvironmentVariable(name: $0.key, value: $0.value)
+        }
         for variable in environment {
             if variable.name.isEmpty || variable.name.contains("=") || variable.name.contains("\0") {
                 throw ConfigurationError("environment variable name '\(variable.name)' is not valid")

@@ -62,7 +62,9 @@ public enum ConfigurationFile {
             case "listen":
                 var addresses: [ListenAddress] = []
                 for text in try reader.stringList(value, key) {
-                    do { addresses.append(try ListenAddress(parsing: text)) } catch { throw reader.located(error.message) }
+                    do { addresses.append(try ListenAddress(parsing: text)) } catch {
+                        throw reader.located(error.message)
+                    }
                 }
                 layer.listen = addresses
             case "ready":
@@ -81,7 +83,11 @@ public enum ConfigurationFile {
                 }
                 layer.stopSignal = signal
             case "max-surge":
-                if value.string == "all" { layer.maxSurge = nil } else { layer.maxSurge = try reader.integer(value, key) }
+                if value.string == "all" {
+                    layer.maxSurge = nil
+                } else {
+                    layer.maxSurge = try reader.integer(value, key)
+                }
             case "control-socket": layer.controlSocket = try reader.string(value, key)
             case "environment": layer.environment = try reader.environment(value)
             case "command":
@@ -178,7 +184,9 @@ public enum ConfigurationFile {
             return result
         }
 
-        private func wrongType(_ key: String, _ value: any TOMLValueConvertible, _ expected: String) -> ConfigurationError {
+        private func wrongType(_ key: String, _ value: any TOMLValueConvertible, _ expected: String)
+            -> ConfigurationError
+        {
             located("\(key) must be \(expected), not \(value.type)")
         }
     }

@@ -71,7 +71,9 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
         var text = ""
         for word in stride(from: 0, to: bytes.count, by: 4) {
             for byte in bytes[word..<word + 4].reversed() {
-                text += byte < 16 ? "0" + String(byte, radix: 16, uppercase: true) : String(byte, radix: 16, uppercase: true)
+                text +=
+                    byte < 16
+                    ? "0" + String(byte, radix: 16, uppercase: true) : String(byte, radix: 16, uppercase: true)
             }
         }
         return text

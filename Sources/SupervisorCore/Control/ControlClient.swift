@@ -80,7 +80,8 @@ public struct ControlClient: Sendable {
                 pending.removeSubrange(...newline)
                 guard let reply = try? decoder.decode(ControlReply.self, from: line) else {
                     throw ControlClientError(
-                        description: "the supervisor sent an unreadable reply: \(String(decoding: line, as: UTF8.self))")
+                        description: "the supervisor sent an unreadable reply: \(String(decoding: line, as: UTF8.self))"
+                    )
                 }
                 onReply(reply)
             }

@@ -1,6 +1,6 @@
 import Dispatch
-internal import SystemdSupport
 import Synchronization
+internal import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc

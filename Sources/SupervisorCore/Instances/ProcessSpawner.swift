@@ -45,7 +45,8 @@ public enum ProcessSpawner {
         }
         if error != 0 {
             close(readEnd)
-            throw SystemCallError(call: error == EAGAIN || error == ENOMEM ? "fork" : "execve", errno: error, subject: path)
+            throw SystemCallError(
+                call: error == EAGAIN || error == ENOMEM ? "fork" : "execve", errno: error, subject: path)
         }
         _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
         return SpawnedProcess(pid: pid, outputFD: readEnd)

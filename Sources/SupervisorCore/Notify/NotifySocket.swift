@@ -41,7 +41,10 @@ final class NotifySocket: Sendable {
         receive: @escaping @Sendable (NotifyDatagram) -> Void
     ) throws(SystemCallError) {
         self.path = path
-        let fd = try systemCall("socket") { socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0) }
+        let fd = try systemCall("socket") {
+            socket(
+                AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+        }
         do {
             var enable: Int32 = 1
             try systemCall("setsockopt(SO_PASSCRED)") {
@@ -104,7 +107,8 @@ enum UnixSocketAddress {
         let bytes = Array(path.utf8)
         let capacity = MemoryLayout.size(ofValue: address.sun_path)
         guard bytes.count < capacity else {
-            throw SystemCallError(call: "bind", errno: ENAMETOOLONG, subject: "\(path) (longer than \(capacity - 1) bytes)")
+            throw SystemCallError(
+                call: "bind", errno: ENAMETOOLONG, subject: "\(path) (longer than \(capacity - 1) bytes)")
         }
         withUnsafeMutableBytes(of: &address.sun_path) { raw in
             raw.copyBytes(from: bytes)

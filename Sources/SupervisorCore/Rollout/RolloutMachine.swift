@@ -94,7 +94,9 @@ public struct RolloutMachine: Sendable {
         }
         if let rollout {
             queuedReloads.append(id)
-            log(.info, "a rollout to \(rollout.to) is in progress; this reload starts a new rollout when it ends", to: [id])
+            log(
+                .info, "a rollout to \(rollout.to) is in progress; this reload starts a new rollout when it ends",
+                to: [id])
         } else if reloadsAwaitingConfiguration != nil {
             reloadsAwaitingConfiguration!.append(id)
         } else {

@@ -7,7 +7,8 @@ public struct PortConflict: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         let owner = pid.map { "pid \($0)\(command.map { " (\($0))" } ?? "")" } ?? "a process of another user"
-        return "port \(address.port) (\(address)) is already in use by \(owner); stop it or choose another --listen port"
+        return
+            "port \(address.port) (\(address)) is already in use by \(owner); stop it or choose another --listen port"
     }
 
     /// Conflicts for `addresses`, ignoring sockets held by `ownProcesses`.
@@ -31,7 +32,8 @@ public struct PortConflict: Equatable, Sendable, CustomStringConvertible {
                 if !owners.isEmpty && owners.allSatisfy(ownProcesses.contains) { continue }
                 let owner = owners.first { !ownProcesses.contains($0) }
                 conflicts.append(
-                    PortConflict(address: address, pid: owner, command: owner.flatMap { table!.processes[$0]?.command }))
+                    PortConflict(address: address, pid: owner, command: owner.flatMap { table!.processes[$0]?.command })
+                )
                 break
             }
         }

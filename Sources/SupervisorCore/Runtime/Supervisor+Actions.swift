@@ -70,7 +70,8 @@ extension Supervisor {
         do {
             let configuration = try source.load()
             if configuration.name != initialConfiguration.name {
-                logger.warning("name changed to '\(configuration.name)' in the configuration; it takes effect at the next start")
+                logger.warning(
+                    "name changed to '\(configuration.name)' in the configuration; it takes effect at the next start")
             }
             if configuration.controlSocket != initialConfiguration.controlSocket {
                 logger.warning("control-socket changed in the configuration; it takes effect at the next start")

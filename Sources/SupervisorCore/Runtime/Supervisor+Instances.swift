@@ -108,7 +108,8 @@ extension Supervisor {
         }
         for problem in message.problems { logger.warning("\(record.label) sent \(problem); ignored") }
         if !message.ignoredKeys.isEmpty {
-            logger.debug("\(record.label) sent keys this supervisor ignores: \(message.ignoredKeys.joined(separator: ", "))")
+            logger.debug(
+                "\(record.label) sent keys this supervisor ignores: \(message.ignoredKeys.joined(separator: ", "))")
         }
         if let status = message.status { handle(.statusText(id, status)) }
         if let mainPID = message.mainPID { acceptMainPID(mainPID, for: record) }

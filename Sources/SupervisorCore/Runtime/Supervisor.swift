@@ -116,7 +116,8 @@ public final class Supervisor {
         let signals = try SignalPipe(
             signals: [.terminate, .interrupt, .hangup, .child], queue: ioQueue
         ) { sink.yield(.signal($0)) }
-        let server = try await ControlServer.bind(path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton)
+        let server = try await ControlServer.bind(
+            path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton)
         let serving = Self.serve(server, into: sink)
         let command = initialConfiguration.command.joined(separator: " ")
         logger.info("supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
@@ -140,7 +141,8 @@ public final class Supervisor {
         return exitCode ?? 0
     }
 
-    private static func serve(_ server: ControlServer, into sink: AsyncStream<Event>.Continuation) -> Task<Void, Never> {
+    private static func serve(_ server: ControlServer, into sink: AsyncStream<Event>.Continuation) -> Task<Void, Never>
+    {
         Task { await server.serve { request in enqueue(request, into: sink) } }
     }
 

@@ -40,9 +40,16 @@ public struct UnixSignal: Hashable, Sendable, CustomStringConvertible {
         }
         let realtimeMinimum = Int32(34)
         let realtimeMaximum = Int32(64)
-        if text == "RTMIN" { self.rawValue = realtimeMinimum; return }
-        if text == "RTMAX" { self.rawValue = realtimeMaximum; return }
-        if text.hasPrefix("RTMIN+"), let offset = Int32(text.dropFirst(6)), realtimeMinimum + offset <= realtimeMaximum {
+        if text == "RTMIN" {
+            self.rawValue = realtimeMinimum
+            return
+        }
+        if text == "RTMAX" {
+            self.rawValue = realtimeMaximum
+            return
+        }
+        if text.hasPrefix("RTMIN+"), let offset = Int32(text.dropFirst(6)), realtimeMinimum + offset <= realtimeMaximum
+        {
             self.rawValue = realtimeMinimum + offset
             return
         }

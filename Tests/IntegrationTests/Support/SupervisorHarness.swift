@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @testable import SupervisorCore
 
@@ -120,8 +120,8 @@ struct CommandResult {
         var variables = ProcessInfo.processInfo.environment
         variables["NOTIFY_SOCKET"] = nil
         process.environment = variables.merging(environment) { _, new in new }
-        FileManager.default.createFile(atPath: "\(directory)/out", contents: nil)
-        FileManager.default.createFile(atPath: "\(directory)/err", contents: nil)
+        _ = FileManager.default.createFile(atPath: "\(directory)/out", contents: nil)
+        _ = FileManager.default.createFile(atPath: "\(directory)/err", contents: nil)
         let out = FileHandle(forWritingAtPath: "\(directory)/out")!
         let err = FileHandle(forWritingAtPath: "\(directory)/err")!
         process.standardOutput = out
