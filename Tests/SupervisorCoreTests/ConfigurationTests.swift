@@ -202,3 +202,13 @@ struct ConfigurationTests {
         #expect(try ControlSocketLocation(explicit: "/tmp/x.sock", name: "app", environment: [:]).directory == "/tmp")
     }
 }
+
+extension ConfigurationTests {
+    @Test("a relative control socket path is made absolute, because sd_notify ignores a relative NOTIFY_SOCKET")
+    func relativeControlSocket() throws {
+        let location = try ControlSocketLocation(explicit: "run/app.sock", name: "app", environment: [:])
+        #expect(location.path.hasPrefix("/"))
+        #expect(location.path.hasSuffix("/run/app.sock"))
+        #expect(location.directory.hasPrefix("/"))
+    }
+}

@@ -24,8 +24,10 @@ public struct ControlSocketLocation: Equatable, Sendable {
     ) throws(ConfigurationError) {
         let isRoot = isRoot ?? (getuid() == 0)
         if let explicit {
-            path = explicit
-            candidates = [explicit]
+            // Absolute, so the notify sockets next to it are absolute too: sd_notify ignores a relative
+            // NOTIFY_SOCKET.
+            path = Self.absolute(explicit)
+            candidates = [path]
             return
         }
         let file = "\(name).sock"
@@ -42,6 +44,14 @@ public struct ControlSocketLocation: Equatable, Sendable {
             throw ConfigurationError(
                 "no directory for the control socket: XDG_RUNTIME_DIR is not set; set it or pass --control-socket PATH")
         }
+    }
+
+    private static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let directory = getcwd(nil, 0) else { return path }
+        defer { free(directory) }
+        var base = String(cString: directory)
+        if !base.hasSuffix("/") { base += "/" }
+        return base + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 
     /// The candidate a client should connect to: the first that exists, else ``path``.
