@@ -13,16 +13,17 @@ public enum SyslogPriority: Int, Sendable, Comparable {
 /// Line-oriented writer for standard error that journald understands.
 ///
 /// When standard error is connected to the journal (`JOURNAL_STREAM` names the device and inode of fd 2, as systemd
-/// sets it), each line starts with `<N>`, the syslog priority, and carries no timestamp (the journal adds one), so
+/// sets it) or to the supervisor, each line starts with `<N>`, the syslog priority, and carries no timestamp (the journal adds one), so
 /// `journalctl -p warning` filters correctly. Otherwise each line starts with a local time and a level word. A line is
 /// written with a single `write(2)`, so lines from different threads never interleave within a line.
 public struct StandardErrorLog: Sendable {
     /// Whether lines carry `<N>` priority prefixes instead of a timestamp.
     public let writesPriorityPrefixes: Bool
 
-    /// A writer that detects the journal from `JOURNAL_STREAM`.
+    /// A writer that uses priority prefixes when standard error is the journal (`JOURNAL_STREAM`), or a supervisor
+    /// instance's output pipe (`SUPERVISOR_NAME` is set): the supervisor stamps each line and keeps its priority.
     public init() {
-        self.writesPriorityPrefixes = Self.standardErrorIsJournal()
+        self.writesPriorityPrefixes = Self.standardErrorIsJournal() || getenv("SUPERVISOR_NAME") != nil
     }
 
     /// A writer with an explicit choice, for tests.
