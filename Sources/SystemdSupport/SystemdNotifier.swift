@@ -1,4 +1,5 @@
 import CSystemd
+import Dispatch
 
 #if canImport(Glibc)
 import Glibc
@@ -9,20 +10,36 @@ import Glibc
 /// Every call is a no-op when `NOTIFY_SOCKET` is not set, so a program behaves the same under systemd, under the
 /// supervisor (which plays systemd's part for its instances) and from a terminal. The environment is never modified
 /// (`unset_environment` is 0: `unsetenv` is not thread-safe).
+///
+/// Messages are sent in order from a queue of their own: `sd_notify` blocks while the manager's receive queue is
+/// full, and a busy or stuck manager must never stall the caller's work.
 public struct SystemdNotifier: Sendable {
+    private static let queue = DispatchQueue(label: "systemd-notify")
+
     /// The notifier of this process.
     public init() {}
 
     /// Whether a service manager listens: `NOTIFY_SOCKET` is set.
     public var isEnabled: Bool { getenv("NOTIFY_SOCKET") != nil }
 
-    /// Sends newline-separated `KEY=VALUE` assignments, e.g. `"READY=1\nSTATUS=serving"`.
+    /// Queues newline-separated `KEY=VALUE` assignments, e.g. `"READY=1\nSTATUS=serving"`, for sending.
     ///
-    /// - Returns: `true` when the message was sent, `false` when no manager listens or sending failed. Failures are
-    ///   not thrown: a service must keep serving when its manager is gone.
+    /// - Returns: `true` when a manager listens and the message was queued, `false` when none listens. Failures to
+    ///   send are not reported: a service must keep serving when its manager is gone.
     @discardableResult
     public func send(_ assignments: String) -> Bool {
-        sd_notify(0, assignments) > 0
+        guard isEnabled else { return false }
+        Self.queue.async { _ = sd_notify(0, assignments) }
+        return true
+    }
+
+    /// Waits until the messages queued so far are sent, or `timeout` passes (a stuck manager); call it before the
+    /// process exits so its last state (`STOPPING=1`) is not lost.
+    public func flush(timeout: Duration = .seconds(1)) {
+        let sent = DispatchSemaphore(value: 0)
+        Self.queue.async { sent.signal() }
+        let (seconds, attoseconds) = timeout.components
+        _ = sent.wait(timeout: .now() + .nanoseconds(Int(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)))
     }
 
     /// Tells the manager that start-up is complete, with an optional status line.

@@ -2,15 +2,17 @@ import ArgumentParser
 import SupervisedServer
 
 extension DemoServer {
-    /// Where to listen: `--port` (with `--host`) first, then the sockets of `LISTEN_FDS`, then the first address of
-    /// `SUPERVISOR_LISTEN`.
+    /// Where to listen: the sockets of `LISTEN_FDS` when they are meant for this process (the supervisor's
+    /// `reuseport` and `shared` modes, or systemd socket activation), else `--port` (with `--host`), else the first
+    /// address of `SUPERVISOR_LISTEN`. Inherited sockets win over `--port`, so one command line serves in every
+    /// listen mode.
     func listenSources() throws -> [ListenSource] {
-        if let port {
-            return [.address(ListenAddress(host: host, port: port))]
-        }
         let inherited = try InheritedSocket.fromEnvironment()
         if !inherited.isEmpty {
             return inherited.map(ListenSource.inherited)
+        }
+        if let port {
+            return [.address(ListenAddress(host: host, port: port))]
         }
         let supervisorAddresses: [ListenAddress]
         do {

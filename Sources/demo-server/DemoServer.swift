@@ -1,6 +1,11 @@
 import ArgumentParser
 import SupervisedServer
+import SystemdSupport
 import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The reference instance for the supervisor: an HTTP/1.1 server that binds with SO_REUSEPORT (or adopts inherited
 /// sockets), says READY=1, and drains without losing requests on SIGTERM. Some options make it misbehave on purpose,
@@ -12,8 +17,9 @@ struct DemoServer: AsyncParsableCommand {
         abstract: "A demo HTTP/1.1 server that drains without losing requests.",
         discussion: """
             GET / answers 200 with one line: pid=PID generation=$SUPERVISOR_GENERATION \
-            instance=$SUPERVISOR_INSTANCE version=VERSION. Without --port it listens on the sockets of LISTEN_FDS \
-            or else the first address of SUPERVISOR_LISTEN. Sends READY=1 over NOTIFY_SOCKET once listening. \
+            instance=$SUPERVISOR_INSTANCE version=VERSION. It serves on the sockets of LISTEN_FDS when they are \
+            meant for it, else on --port, else on the first address of SUPERVISOR_LISTEN. Sends READY=1 over \
+            NOTIFY_SOCKET once listening. \
             SIGTERM or SIGINT starts the drain: stop accepting, answer requests in flight and those arriving within \
             the grace with Connection: close, close idle connections after the grace; exit 0 when none is left.
             """
@@ -48,6 +54,13 @@ struct DemoServer: AsyncParsableCommand {
     @Flag(help: "Misbehave: log SIGTERM and keep serving (SIGINT still drains).")
     var ignoreSigterm = false
 
+    @Flag(
+        help: """
+            Misbehave: on SIGTERM exit at once, closing the listener and every connection without draining (the \
+            naive handover that benchmarks compare against).
+            """)
+    var noDrain = false
+
     @Option(help: ArgumentHelp("Sleep this many milliseconds before binding.", valueName: "ms"))
     var startupDelay = 0
 
@@ -79,6 +92,10 @@ struct DemoServer: AsyncParsableCommand {
             reporter.reportListening(on: server.localAddresses)
         }
         await waitForStopSignal(signals, log: log)
+        if noDrain {
+            log.info("exiting without draining, as asked (--no-drain)")
+            Glibc.exit(0)
+        }
         let outcome = await server.drain { progress in
             reporter.report(progress)
             if case .finished = progress { return }
@@ -89,6 +106,7 @@ struct DemoServer: AsyncParsableCommand {
         } else {
             log.warning("\(outcome), exiting")
         }
+        SystemdNotifier().flush()
     }
 
     private func startServer(log: DemoLog) async throws -> SupervisedHTTPServer {

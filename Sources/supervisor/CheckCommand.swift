@@ -22,7 +22,7 @@ struct CheckCommand: ParsableCommand {
         printLine("configuration ok: \(configuration.name)")
         printLine("  command:       \(configuration.command.joined(separator: " "))")
         printLine("  instances:     \(configuration.instances) (max surge \(surge))")
-        printLine("  listen:        \(listen)")
+        printLine("  listen:        \(listen) (\(configuration.listenMode.rawValue) mode)")
         printLine(
             "  ready:         \(configuration.readiness.rawValue) within \(configuration.readyTimeout.secondsText)")
         printLine(

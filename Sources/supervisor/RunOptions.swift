@@ -17,9 +17,29 @@ struct RunOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "An address the instances serve on, exported to them as SUPERVISOR_LISTEN; repeatable.",
-            valueName: "address:port"))
+            "An address the instances serve on, exported to them as SUPERVISOR_LISTEN; repeatable. NAME= names "
+                + "the socket (LISTEN_FDNAMES).",
+            valueName: "[name=]address:port"))
     var listen: [String] = []
+
+    @Option(
+        name: .customLong("listen-mode"),
+        help: ArgumentHelp(
+            "Who binds the port: app (each instance, with SO_REUSEPORT), reuseport (the supervisor, one socket per "
+                + "slot, passed as fd 3), shared (the supervisor, one socket for all). (default: app)",
+            valueName: "mode"))
+    var listenMode: String?
+
+    @Option(
+        name: .customLong("kernel-migrate"),
+        help: ArgumentHelp(
+            "Set net.ipv4.tcp_migrate_req=1 so a closing listener's queued connections move to another instance: "
+                + "auto (where permitted, else warn), on (or refuse to start), off. (default: auto)",
+            valueName: "choice"))
+    var kernelMigrate: String?
+
+    @Option(help: ArgumentHelp("Accept-queue length of the sockets the supervisor binds. (default: 1024)"))
+    var backlog: Int?
 
     @Option(
         help: ArgumentHelp(
@@ -77,6 +97,20 @@ struct RunOptions: ParsableArguments {
             }
             layer.listen = addresses
         }
+        if let listenMode {
+            guard let mode = ListenMode(rawValue: listenMode) else {
+                throw ConfigurationError(
+                    "--listen-mode \(listenMode) is not a listen mode; use app, reuseport or shared")
+            }
+            layer.listenMode = mode
+        }
+        if let kernelMigrate {
+            guard let choice = KernelMigrate(rawValue: kernelMigrate) else {
+                throw ConfigurationError("--kernel-migrate \(kernelMigrate) is not a choice; use auto, on or off")
+            }
+            layer.kernelMigrate = choice
+        }
+        layer.backlog = backlog
         if let ready {
             guard let mode = ReadinessMode(rawValue: ready) else {
                 throw ConfigurationError("--ready \(ready) is not a readiness mode; use notify or listen")

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import SupervisorCore
 
 struct StatusCommand: ParsableCommand {
@@ -21,7 +21,7 @@ struct StatusCommand: ParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             printLine(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
-            printLine(StatusTable.render(report, now: Date().timeIntervalSince1970))
+            printLine(StatusTable.render(report, now: Date.now.timeIntervalSince1970))
         }
     }
 }

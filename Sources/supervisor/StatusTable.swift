@@ -1,5 +1,8 @@
-import Foundation
 import SupervisorCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The text form of `supervisor status`.
 enum StatusTable {
@@ -12,7 +15,8 @@ enum StatusTable {
                 + "\(ready)/\(report.instancesWanted) ready")
         lines.append("command: \(report.command.joined(separator: " "))")
         let listen = report.listen.isEmpty ? "-" : report.listen.joined(separator: ", ")
-        lines.append("listen: \(listen); readiness: \(report.readiness)")
+        let lossless = report.lossless ? "yes" : "no (\(report.losslessReason ?? "unknown"))"
+        lines.append("listen: \(listen) (\(report.listenMode)); lossless: \(lossless); readiness: \(report.readiness)")
         if let rollout = report.rollout {
             let from = rollout.from.map { "from generation \($0) " } ?? ""
             lines.append("rollout: \(from)to generation \(rollout.to), started \(ago(rollout.startedAt, now))")
@@ -34,17 +38,22 @@ enum StatusTable {
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for row in rows {
             let cells = row.enumerated().map { index, cell in
-                index == row.count - 1 ? cell : cell.padding(toLength: widths[index], withPad: " ", startingAt: 0)
+                index == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[index] - cell.count)
             }
-            lines.append(cells.joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+            var line = cells.joined(separator: "  ")
+            while line.last == " " { line.removeLast() }
+            lines.append(line)
         }
         return lines.joined(separator: "\n")
     }
 
+    /// Local `HH:MM:SS`.
     private static func clock(_ seconds: Double) -> String {
-        let formatter = DateFormatter()
-        formatter.dateFormat = "HH:mm:ss"
-        return formatter.string(from: Date(timeIntervalSince1970: seconds))
+        var time = time_t(seconds)
+        var parts = tm()
+        localtime_r(&time, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))"
     }
 
     private static func ago(_ seconds: Double, _ now: Double) -> String {

@@ -1,8 +1,12 @@
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Facts about this machine and process that the commands need.
 enum SystemInfo {
-    /// CPUs this process may use (Foundation honours the affinity mask and cgroup quotas), at least 1.
+    /// CPUs this process may use (FoundationEssentials honours the affinity mask and cgroup quotas), at least 1.
     static func processorCount() -> Int {
         max(1, ProcessInfo.processInfo.activeProcessorCount)
     }

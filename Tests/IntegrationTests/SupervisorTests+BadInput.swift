@@ -39,7 +39,7 @@ extension SupervisorTests {
     @Test("check accepts a good config and prints what it would run")
     func checkGoodConfig() throws {
         let directory = try TemporaryDirectory.make()
-        try "instances = 3\nlisten = \":8080\"\ncommand = [\"sleep\", \"1\"]\n"
+        try "instances = 3\nlisten = \"0.0.0.0:8080\"\ncommand = [\"sleep\", \"1\"]\n"
             .write(toFile: "\(directory)/app.toml", atomically: true, encoding: .utf8)
         let check = try supervisor(["check", "--config", "\(directory)/app.toml"])
         #expect(check.exitCode == 0, "\(check.stderr)")

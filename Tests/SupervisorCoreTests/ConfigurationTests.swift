@@ -45,11 +45,16 @@ struct ConfigurationTests {
             ])
     }
 
-    @Test("defaults: notify readiness, 60 s ready timeout, SIGTERM, 30 s drain, all at once, the CPU count")
+    @Test("defaults: notify readiness, 60 s ready timeout, SIGTERM, 30 s drain, all at once, the CPU count, app mode")
     func defaults() throws {
         var flags = ConfigurationLayer()
         flags.command = ["/bin/true"]
+        flags.listen = [ListenAddress(host: "127.0.0.1", port: 80), ListenAddress(host: "::1", port: 80, name: "v6")]
         let configuration = try Configuration(flags, defaultInstances: 3)
+        #expect(configuration.listen.map(\.name) == ["listen0", "v6"])
+        #expect(configuration.listenMode == .app)
+        #expect(configuration.kernelMigrate == .auto)
+        #expect(configuration.backlog == 1024)
         #expect(configuration.name == "default")
         #expect(configuration.instances == 3)
         #expect(configuration.readiness == .notify)
@@ -132,6 +137,19 @@ struct ConfigurationTests {
                 "environment variable NOTIFY_SOCKET is set by the supervisor"
             ),
             ("instances = 1", "no command to supervise"),
+            (
+                "listen-mode = \"shared\"\ncommand = [\"/bin/true\"]",
+                "listen-mode shared needs at least one listen address"
+            ),
+            (
+                "listen = [\"a=127.0.0.1:1\", \"a=127.0.0.1:2\"]\ncommand = [\"/bin/true\"]",
+                "two listen addresses have the same name"
+            ),
+            (
+                "listen = [\"127.0.0.1:1\", \"x=127.0.0.1:1\"]\ncommand = [\"/bin/true\"]",
+                "a listen address is given twice"
+            ),
+            ("backlog = 0\ncommand = [\"/bin/true\"]", "backlog must be between 1 and 65535"),
         ])
     func invalid(toml: String, expected: String) throws {
         let parsed = try layer(toml)
@@ -157,14 +175,21 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("listen addresses: IPv4, bracketed IPv6, and every address")
+    @Test("listen addresses: IPv4, bracketed IPv6, every address, and names")
     func listenAddresses() throws {
         #expect(try ListenAddress(parsing: "127.0.0.1:8080") == ListenAddress(host: "127.0.0.1", port: 8080))
         #expect(try ListenAddress(parsing: "[::1]:443").description == "[::1]:443")
-        #expect(try ListenAddress(parsing: ":80").isWildcard)
-        #expect(try ListenAddress(parsing: "*:80").description == ":80")
+        #expect(try ListenAddress(parsing: "[::]:80").isWildcard)
         #expect(try ListenAddress(parsing: "0.0.0.0:80").isWildcard)
-        for bad in ["8080", "localhost:8080", "::1:8080", "127.0.0.1:0", "127.0.0.1:70000", "[zz]:80"] {
+        let named = try ListenAddress(parsing: "http=127.0.0.1:8080")
+        #expect(named.name == "http")
+        #expect(named.description == "127.0.0.1:8080")
+        #expect(named.unnamed == ListenAddress(host: "127.0.0.1", port: 8080))
+        let bads = [
+            "8080", "localhost:8080", "::1:8080", "127.0.0.1:0", "127.0.0.1:70000", "[zz]:80", ":80", "*:80",
+            "a:b=127.0.0.1:80", "=127.0.0.1:80",
+        ]
+        for bad in bads {
             #expect(throws: ConfigurationError.self) { try ListenAddress(parsing: bad) }
         }
     }

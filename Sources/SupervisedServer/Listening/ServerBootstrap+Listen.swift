@@ -11,7 +11,8 @@ extension ServerBootstrap {
     /// - ``ListenSource/address(_:)``: sets `SO_REUSEADDR` and `SO_REUSEPORT` on this bootstrap (they apply to every
     ///   channel it creates afterwards; both are harmless on an inherited socket), then binds. Every process that binds
     ///   the same address this way joins one `SO_REUSEPORT` group and the kernel spreads new connections over them.
-    /// - ``ListenSource/inherited(_:)``: adopts the descriptor with `withBoundSocket(_:)`; it must already listen.
+    /// - ``ListenSource/inherited(_:)``: adopts the descriptor with `withBoundSocket(_:)`; it must already listen. Its
+    ///   accept queue is set to this bootstrap's `.backlog` option (NIO's adoption would leave it at 128).
     ///
     /// Everything else (child initializers, other options) comes from this bootstrap.
     ///
@@ -25,7 +26,16 @@ extension ServerBootstrap {
                 .serverChannelOption(.socketOption(.reusePort), value: 1)
                 .bind(host: address.host, port: address.port)
         case .inherited(let socket):
-            channel = self.withBoundSocket(socket.descriptor)
+            // NIO calls listen(fd, 128) on an adopted socket before it applies the bootstrap's options; listen again
+            // with the configured backlog, so adopting a shared socket does not shorten its accept queue.
+            channel = self.withBoundSocket(socket.descriptor).flatMap { channel in
+                channel.getOption(.backlog).flatMapThrowing { backlog in
+                    guard Glibc.listen(socket.descriptor, backlog) == 0 else {
+                        throw InheritedSocketError("listen(\(socket.descriptor), \(backlog)) failed: errno \(errno)")
+                    }
+                    return channel
+                }
+            }
         }
         return channel.flatMapErrorThrowing { error in
             throw ListenError(source: source, underlying: error)

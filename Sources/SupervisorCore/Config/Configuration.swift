@@ -10,7 +10,14 @@ public enum ReadinessMode: String, Sendable, CaseIterable {
 public struct Configuration: Equatable, Sendable {
     public var name: String
     public var instances: Int
+    /// Where the instances serve, each named (`listen0`, `listen1`, … unless the configuration named it).
     public var listen: [ListenAddress]
+    /// Who binds the listening sockets.
+    public var listenMode: ListenMode
+    /// Whether the supervisor may set `net.ipv4.tcp_migrate_req` in `app` mode.
+    public var kernelMigrate: KernelMigrate
+    /// The accept-queue length of the sockets the supervisor binds.
+    public var backlog: Int32
     public var readiness: ReadinessMode
     public var readyTimeout: Duration
     public var stopSignal: UnixSignal
@@ -50,10 +57,27 @@ public struct Configuration: Equatable, Sendable {
         guard (1...1024).contains(instances) else {
             throw ConfigurationError("instances must be between 1 and 1024, not \(instances)")
         }
-        listen = layer.listen ?? []
-        if Set(listen).count != listen.count {
+        listen = (layer.listen ?? []).enumerated().map { index, address in
+            address.named(address.name ?? "listen\(index)")
+        }
+        if Set(listen.map(\.unnamed)).count != listen.count {
             throw ConfigurationError("a listen address is given twice; list each address once")
         }
+        if Set(listen.map(\.name)).count != listen.count {
+            throw ConfigurationError("two listen addresses have the same name; give each its own")
+        }
+        listenMode = layer.listenMode ?? .app
+        if listenMode != .app && listen.isEmpty {
+            throw ConfigurationError(
+                "listen-mode \(listenMode.rawValue) needs at least one listen address to bind; add --listen ADDRESS:PORT"
+            )
+        }
+        kernelMigrate = layer.kernelMigrate ?? .auto
+        let backlog = layer.backlog ?? 1024
+        guard (1...65535).contains(backlog) else {
+            throw ConfigurationError("backlog must be between 1 and 65535, not \(backlog)")
+        }
+        self.backlog = Int32(backlog)
         readiness = layer.readiness ?? .notify
         if readiness == .listen && listen.isEmpty {
             throw ConfigurationError("ready = listen needs at least one listen address; add --listen ADDRESS:PORT")

@@ -6,6 +6,7 @@ internal import TOMLKit
 /// name = "app"
 /// instances = 4
 /// listen = ["127.0.0.1:8080"]
+/// listen-mode = "app"       # or "reuseport", "shared"
 /// ready = "notify"          # or "listen"
 /// ready-timeout = "60s"
 /// stop-signal = "TERM"
@@ -19,8 +20,8 @@ internal import TOMLKit
 public enum ConfigurationFile {
     /// Every key the file may hold.
     public static let keys = [
-        "name", "instances", "listen", "ready", "ready-timeout", "stop-signal", "drain-timeout", "max-surge",
-        "control-socket", "environment", "command",
+        "name", "instances", "listen", "listen-mode", "kernel-migrate", "backlog", "ready", "ready-timeout",
+        "stop-signal", "drain-timeout", "max-surge", "control-socket", "environment", "command",
     ]
 
     /// Reads and parses the file at `path`.
@@ -73,6 +74,21 @@ public enum ConfigurationFile {
                     throw reader.located("ready = \"\(text)\" is not a readiness mode; use \"notify\" or \"listen\"")
                 }
                 layer.readiness = mode
+            case "listen-mode":
+                let text = try reader.string(value, key)
+                guard let mode = ListenMode(rawValue: text) else {
+                    throw reader.located(
+                        "listen-mode = \"\(text)\" is not a listen mode; use \"app\", \"reuseport\" or \"shared\"")
+                }
+                layer.listenMode = mode
+            case "kernel-migrate":
+                let text = try reader.string(value, key)
+                guard let choice = KernelMigrate(rawValue: text) else {
+                    throw reader.located(
+                        "kernel-migrate = \"\(text)\" is not a choice; use \"auto\", \"on\" or \"off\"")
+                }
+                layer.kernelMigrate = choice
+            case "backlog": layer.backlog = try reader.integer(value, key)
             case "ready-timeout": layer.readyTimeout = try reader.duration(value, key)
             case "drain-timeout": layer.drainTimeout = try reader.duration(value, key)
             case "stop-signal":

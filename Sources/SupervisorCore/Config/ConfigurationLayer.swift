@@ -3,6 +3,9 @@ public struct ConfigurationLayer: Equatable, Sendable {
     public var name: String?
     public var instances: Int?
     public var listen: [ListenAddress]?
+    public var listenMode: ListenMode?
+    public var kernelMigrate: KernelMigrate?
+    public var backlog: Int?
     public var readiness: ReadinessMode?
     public var readyTimeout: Duration?
     public var stopSignal: UnixSignal?
@@ -21,6 +24,9 @@ public struct ConfigurationLayer: Equatable, Sendable {
         if let name { merged.name = name }
         if let instances { merged.instances = instances }
         if let listen { merged.listen = listen }
+        if let listenMode { merged.listenMode = listenMode }
+        if let kernelMigrate { merged.kernelMigrate = kernelMigrate }
+        if let backlog { merged.backlog = backlog }
         if let readiness { merged.readiness = readiness }
         if let readyTimeout { merged.readyTimeout = readyTimeout }
         if let stopSignal { merged.stopSignal = stopSignal }

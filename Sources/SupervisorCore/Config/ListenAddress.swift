@@ -2,23 +2,43 @@
 import Glibc
 #endif
 
-/// An address and port to serve on: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:80`, or `:8080` / `*:8080` for every
-/// address.
+/// An address and port to serve on, optionally named: `127.0.0.1:8080`, `[::1]:8080`, `0.0.0.0:80` (every IPv4
+/// address), `[::]:80` (every address), `http=127.0.0.1:8080`.
+///
+/// The name is what `LISTEN_FDNAMES` calls the socket in the supervisor-bound listen modes, and what matches a socket
+/// that systemd passes (`FileDescriptorName=`); ``Configuration`` names unnamed addresses `listen0`, `listen1`, ….
 public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
-    /// The IP address, without brackets; empty for every address.
+    /// The IP address, without brackets.
     public let host: String
     public let port: UInt16
+    /// The socket's name, if one was given.
+    public let name: String?
 
-    public init(host: String, port: UInt16) {
+    public init(host: String, port: UInt16, name: String? = nil) {
         self.host = host
         self.port = port
+        self.name = name
     }
 
-    /// Parses `ADDR:PORT`.
+    /// Parses `[NAME=]ADDR:PORT`.
     ///
     /// - Throws: ``ConfigurationError`` naming the text and the expected form.
-    public init(parsing text: String) throws(ConfigurationError) {
-        let example = "use ADDRESS:PORT with an IP address, e.g. 127.0.0.1:8080, [::1]:8080 or :8080 for all addresses"
+    public init(parsing input: String) throws(ConfigurationError) {
+        let example =
+            "use [NAME=]ADDRESS:PORT with an IP address, e.g. 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80 or [::]:80"
+        var text = input
+        var name: String?
+        if let equals = text.firstIndex(of: "=") {
+            let given = String(text[..<equals])
+            guard !given.isEmpty, given.count <= 255,
+                given.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) })
+            else {
+                throw ConfigurationError(
+                    "listen address '\(input)': the name '\(given)' may hold only letters, digits, '-', '_' and '.'")
+            }
+            name = given
+            text = String(text[text.index(after: equals)...])
+        }
         guard let colon = text.lastIndex(of: ":") else {
             throw ConfigurationError("listen address '\(text)' has no port; \(example)")
         }
@@ -33,7 +53,8 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
                 throw ConfigurationError("listen address '\(text)': '\(host)' is not an IPv6 address; \(example)")
             }
         } else if host == "*" || host.isEmpty {
-            host = ""
+            throw ConfigurationError(
+                "listen address '\(text)' has no address; use 0.0.0.0:\(port) (IPv4) or [::]:\(port) (IPv4 and IPv6)")
         } else if host.contains(":") {
             throw ConfigurationError("listen address '\(text)': put an IPv6 address in brackets, e.g. [::1]:8080")
         } else if !Self.isIPv4(host) {
@@ -42,22 +63,27 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
         }
         self.host = host
         self.port = port
+        self.name = name
     }
 
+    /// The same address with another name.
+    public func named(_ name: String) -> ListenAddress { ListenAddress(host: host, port: port, name: name) }
+
+    /// The same address without its name, to compare addresses.
+    public var unnamed: ListenAddress { ListenAddress(host: host, port: port) }
+
     /// Listens on every address.
-    public var isWildcard: Bool { host.isEmpty || host == "0.0.0.0" || host == "::" }
+    public var isWildcard: Bool { host == "0.0.0.0" || host == "::" }
 
     public var isIPv6: Bool { host.contains(":") }
 
-    /// `127.0.0.1:8080`, `[::1]:8080`, `:8080`.
+    /// `127.0.0.1:8080`, `[::1]:8080`; without the name.
     public var description: String {
-        if host.isEmpty { return ":\(port)" }
-        return isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
+        isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// The address as `/proc/net/tcp{,6}` prints it (hex of the in-memory bytes, 32-bit words in host order).
     var procHexAddress: String? {
-        if host.isEmpty { return nil }
         var bytes: [UInt8]
         if isIPv6 {
             var address = in6_addr()

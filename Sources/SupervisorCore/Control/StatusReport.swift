@@ -35,6 +35,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var generation: Int?
     public var command: [String]
     public var listen: [String]
+    /// `app`, `reuseport` or `shared`.
+    public var listenMode: String
+    /// Whether a reload loses no queued connection.
+    public var lossless: Bool
+    /// Why not, e.g. `tcp_migrate_req=0`.
+    public var losslessReason: String?
     public var readiness: String
     public var instancesWanted: Int
     public var instances: [Instance]

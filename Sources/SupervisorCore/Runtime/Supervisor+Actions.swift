@@ -77,10 +77,13 @@ extension Supervisor {
                 logger.warning("control-socket changed in the configuration; it takes effect at the next start")
             }
             let table = ProcessTable.current()
-            let ours = Set(instances.values.flatMap { table.tree(of: $0.pid) })
+            // The supervisor's own sockets (reuseport, shared) and the instances' are not in the way.
+            let ours = Set(instances.values.flatMap { table.tree(of: $0.pid) } + [getpid()])
             for conflict in PortConflict.find(for: configuration.listen, ignoring: ours) {
                 logger.warning("\(conflict.description)")
             }
+            try applyKernelMigration(for: configuration)
+            try listeners.prepare(configuration)
             loadedConfiguration = configuration
             return .configurationLoaded(configuration.policy)
         } catch {

@@ -46,6 +46,9 @@ extension Supervisor {
             generation: machine.target?.number,
             command: configuration.command,
             listen: configuration.listen.map(\.description),
+            listenMode: configuration.listenMode.rawValue,
+            lossless: lossless.lossless,
+            losslessReason: lossless.reason,
             readiness: configuration.readiness.rawValue,
             instancesWanted: configuration.instances,
             instances: machine.records.map { record in

@@ -39,8 +39,10 @@ extension Supervisor {
             ])
         let process: SpawnedProcess
         do {
+            let listeners = try listenerDescriptors(for: configuration, slot: slot)
             process = try ProcessSpawner.spawn(
-                path: program, arguments: configuration.command, environment: environment, nullDevice: nullDevice)
+                path: program, arguments: configuration.command, environment: environment, listeners: listeners,
+                nullDevice: nullDevice)
         } catch {
             notify.close()
             return .spawnFailed(id, error.description)

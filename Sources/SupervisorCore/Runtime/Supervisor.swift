@@ -42,6 +42,10 @@ public final class Supervisor {
     let lock: InstanceLock
     let nullDevice: Int32
     let ioQueue = DispatchQueue(label: "supervisor.io")
+    let listeners = ListenerRegistry()
+    let migration = KernelMigration()
+    var lossless = LosslessState(mode: .shared, migration: .alreadyEnabled)
+    var warnedAboutMigration = false
 
     var machine = RolloutMachine()
     var configurations: [Generation: Configuration] = [:]
@@ -96,12 +100,16 @@ public final class Supervisor {
             explicit: configuration.controlSocket, name: configuration.name, environment: environment)
         try RuntimeDirectory.ensure(location.directory, mode: 0o755)
         let lock = try InstanceLock(controlSocketPath: location.path, name: configuration.name)
-        if let conflict = PortConflict.find(for: configuration.listen).first {
-            throw ConfigurationError(conflict.description)
-        }
         let supervisor = try Supervisor(
             source: source, configuration: configuration, controlSocket: location, lock: lock,
             environment: environment.map { "\($0.key)=\($0.value)" }.sorted(), logger: logger)
+        let activated = supervisor.adoptActivatedSockets(for: configuration)
+        if let conflict = PortConflict.find(for: configuration.listen.filter { !activated.contains($0.unnamed) }).first
+        {
+            throw ConfigurationError(conflict.description)
+        }
+        try supervisor.applyKernelMigration(for: configuration)
+        try supervisor.listeners.prepare(configuration)
         try RuntimeDirectory.preparePrivate(supervisor.notifyDirectory)
         return supervisor
     }
@@ -138,6 +146,7 @@ public final class Supervisor {
         }
         await serving.value
         deadline.cancel()
+        systemd.flush()
         return exitCode ?? 0
     }
 
@@ -189,6 +198,7 @@ public final class Supervisor {
     /// Feeds one event to the machine and carries out everything that follows from it.
     func handle(_ event: RolloutMachine.Event) {
         perform(machine.handle(event, now: .now))
+        releaseUnneededListeners()
         publishStatusLine()
     }
 

@@ -15,6 +15,9 @@ import Glibc
 final class SupervisorHarness {
     static var supervisorPath: String { Products.path(of: "supervisor") }
     static var demoServerPath: String { Products.path(of: "demo-server") }
+    /// The release build, for listen modes in which processes share a listening socket (see
+    /// ``Products/releasePath(of:)``).
+    static var releaseDemoServerPath: String { Products.releasePath(of: "demo-server") }
 
     let directory: String
     let name: String
@@ -24,18 +27,29 @@ final class SupervisorHarness {
     /// Everything `systemd` received so far, oldest first.
     private(set) var systemdMessages: [String] = []
 
-    /// Starts `supervisor run --name NAME --control-socket DIR/NAME.sock arguments…`.
-    init(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws {
+    /// Starts `supervisor run --name NAME --control-socket DIR/NAME.sock arguments…`, inside `network` when given.
+    ///
+    /// Unless `arguments` choose otherwise, it passes `--kernel-migrate off`: tests run as root on a shared machine,
+    /// and the host's `net.ipv4.tcp_migrate_req` is not theirs to change.
+    init(
+        _ arguments: [String],
+        environment: [String: String] = [:],
+        directory: String? = nil,
+        network: PrivateNetwork? = nil
+    ) throws {
         self.directory = try directory ?? TemporaryDirectory.make()
         name = "t\(UInt16.random(in: 0...UInt16.max))"
         controlSocket = "\(self.directory)/\(name).sock"
         systemd = try NotifyReceiver()
         var variables = environment
         variables["NOTIFY_SOCKET"] = systemd.path
-        process = try ChildProcess(
-            ["run", "--name", name, "--control-socket", controlSocket] + arguments,
-            environment: variables,
-            executable: Self.supervisorPath)
+        let migrate = arguments.contains("--kernel-migrate") ? [] : ["--kernel-migrate", "off"]
+        let fullArguments = ["run", "--name", name, "--control-socket", controlSocket] + migrate + arguments
+        if let network {
+            process = try network.start(Self.supervisorPath, fullArguments, environment: variables)
+        } else {
+            process = try ChildProcess(fullArguments, environment: variables, executable: Self.supervisorPath)
+        }
     }
 
     deinit {

@@ -1,0 +1,67 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The listening sockets the supervisor owns in the `reuseport` and `shared` modes, bound on first need and closed
+/// when ``ListenerPlan/needed(target:running:)`` no longer lists them.
+///
+/// Sockets received from systemd socket activation stand in for the `shared` socket of the same address.
+final class ListenerRegistry {
+    private var sockets: [ListenerKey: Int32] = [:]
+    private var activated: [ListenAddress: Int32] = [:]
+
+    deinit {
+        for fd in sockets.values { close(fd) }
+        for fd in activated.values { close(fd) }
+    }
+
+    /// How many sockets are held now.
+    var count: Int { sockets.count + activated.count }
+
+    /// Adopts a socket passed by systemd for `address`.
+    func adopt(_ fd: Int32, for address: ListenAddress) {
+        activated[address.unnamed] = fd
+    }
+
+    /// Binds every socket `configuration` needs for its slots, so that a bind error fails the start or the reload
+    /// before any instance runs.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the address and the reason.
+    func prepare(_ configuration: Configuration) throws(ConfigurationError) {
+        for index in 0..<configuration.instances {
+            do {
+                _ = try descriptors(for: configuration, slot: Slot(index))
+            } catch {
+                throw ConfigurationError("cannot listen: \(error.description)")
+            }
+        }
+    }
+
+    /// The descriptors an instance of `configuration` in `slot` receives, binding what is missing.
+    func descriptors(for configuration: Configuration, slot: Slot) throws(SystemCallError) -> [Int32] {
+        var result: [Int32] = []
+        for (key, address) in zip(ListenerPlan.keys(for: configuration, slot: slot), configuration.listen) {
+            if let fd = sockets[key] {
+                result.append(fd)
+                continue
+            }
+            let fd: Int32
+            if case .shared(let unnamed) = key, let adopted = activated.removeValue(forKey: unnamed) {
+                fd = adopted
+            } else {
+                fd = try TCPListener.bind(address, backlog: configuration.backlog)
+            }
+            sockets[key] = fd
+            result.append(fd)
+        }
+        return result
+    }
+
+    /// Closes every socket not in `needed`.
+    func release(keeping needed: Set<ListenerKey>) {
+        for (key, fd) in sockets where !needed.contains(key) {
+            close(fd)
+            sockets[key] = nil
+        }
+    }
+}

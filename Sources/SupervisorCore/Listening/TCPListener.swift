@@ -1,0 +1,103 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Listening TCP sockets the supervisor binds for the `reuseport` and `shared` listen modes.
+public enum TCPListener {
+    /// Binds a listening socket at `address` with `SO_REUSEADDR` and `SO_REUSEPORT`, close-on-exec (the spawner
+    /// passes it on explicitly), with the given accept-queue length. `TCP_DEFER_ACCEPT` stays off, and `[::]` keeps
+    /// the kernel's dual-stack default, so every socket of a port behaves the same.
+    ///
+    /// - Throws: ``SystemCallError`` naming the call and the address, e.g. `bind 0.0.0.0:80 failed: Permission
+    ///   denied`.
+    public static func bind(_ address: ListenAddress, backlog: Int32) throws(SystemCallError) -> Int32 {
+        let family = address.isIPv6 ? AF_INET6 : AF_INET
+        let fd = try systemCall("socket", subject: address.description) {
+            socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        do {
+            var one: Int32 = 1
+            let size = socklen_t(MemoryLayout<Int32>.size)
+            try systemCall("setsockopt(SO_REUSEADDR)", subject: address.description) {
+                setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, size)
+            }
+            try systemCall("setsockopt(SO_REUSEPORT)", subject: address.description) {
+                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, size)
+            }
+            try withSocketAddress(address) { pointer, length throws(SystemCallError) in
+                try systemCall("bind", subject: address.description) { Glibc.bind(fd, pointer, length) }
+            }
+            try systemCall("listen", subject: address.description) { listen(fd, backlog) }
+            return fd
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    /// The address a socket is bound to, or `nil` when it is not an IPv4 or IPv6 TCP socket.
+    public static func boundAddress(of fd: Int32) -> ListenAddress? {
+        var storage = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let result = withUnsafeMutablePointer(to: &storage) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard result == 0 else { return nil }
+        func text(_ family: Int32, _ raw: UnsafeRawPointer) -> String {
+            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+            inet_ntop(family, raw, &buffer, socklen_t(buffer.count))
+            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        }
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
+                    var raw = address.pointee.sin_addr
+                    let host = text(AF_INET, &raw)
+                    return ListenAddress(host: host, port: UInt16(bigEndian: address.pointee.sin_port))
+                }
+            }
+        case AF_INET6:
+            return withUnsafePointer(to: &storage) {
+                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
+                    var raw = address.pointee.sin6_addr
+                    let host = text(AF_INET6, &raw)
+                    return ListenAddress(host: host, port: UInt16(bigEndian: address.pointee.sin6_port))
+                }
+            }
+        default:
+            return nil
+        }
+    }
+
+    private static func withSocketAddress(
+        _ address: ListenAddress,
+        _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemCallError) -> Void
+    ) throws(SystemCallError) {
+        if address.isIPv6 {
+            var raw = sockaddr_in6()
+            raw.sin6_family = sa_family_t(AF_INET6)
+            raw.sin6_port = address.port.bigEndian
+            guard inet_pton(AF_INET6, address.host, &raw.sin6_addr) == 1 else {
+                throw SystemCallError(call: "inet_pton", errno: EINVAL, subject: address.host)
+            }
+            try withUnsafePointer(to: &raw) { pointer throws(SystemCallError) in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { rebound throws(SystemCallError) in
+                    try body(rebound, socklen_t(MemoryLayout<sockaddr_in6>.size))
+                }
+            }
+        } else {
+            var raw = sockaddr_in()
+            raw.sin_family = sa_family_t(AF_INET)
+            raw.sin_port = address.port.bigEndian
+            guard inet_pton(AF_INET, address.host, &raw.sin_addr) == 1 else {
+                throw SystemCallError(call: "inet_pton", errno: EINVAL, subject: address.host)
+            }
+            try withUnsafePointer(to: &raw) { pointer throws(SystemCallError) in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { rebound throws(SystemCallError) in
+                    try body(rebound, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+internal import Logging
+internal import SystemdSupport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// Takes the sockets systemd passed (socket activation) that match a `listen` address, by name
+    /// (`FileDescriptorName=`) or by bound address, for the `shared` mode; closes the others. Returns the addresses
+    /// they serve.
+    func adoptActivatedSockets(for configuration: Configuration) -> Set<ListenAddress> {
+        var adopted = Set<ListenAddress>()
+        for socket in SocketActivation.receive() {
+            let bound = TCPListener.boundAddress(of: socket.fd)
+            let match =
+                configuration.listen.first { $0.name == socket.name }
+                ?? configuration.listen.first { $0.unnamed == bound?.unnamed }
+            guard let match, configuration.listenMode == .shared else {
+                let reason = match == nil ? "it matches no --listen address or name" : "listen-mode is not shared"
+                logger.warning("closing the socket '\(socket.name)' systemd passed (fd \(socket.fd)): \(reason)")
+                close(socket.fd)
+                continue
+            }
+            logger.info("serving \(match) (\(match.name ?? "")) on the socket systemd passed as '\(socket.name)'")
+            listeners.adopt(socket.fd, for: match)
+            adopted.insert(match.unnamed)
+        }
+        return adopted
+    }
+
+    /// Checks `net.ipv4.tcp_migrate_req` and, in `app` mode, sets it where `kernel-migrate` allows (the other modes
+    /// never close a listener during a rollout, so they leave the system setting alone unless `on` asks for it). Then
+    /// records whether reloads are lossless, and warns once when they are not.
+    ///
+    /// - Throws: ``ConfigurationError`` when `kernel-migrate = on` and the setting cannot be made.
+    func applyKernelMigration(for configuration: Configuration) throws(ConfigurationError) {
+        let choice =
+            configuration.listenMode == .app || configuration.kernelMigrate == .on
+            ? configuration.kernelMigrate : .off
+        let outcome = migration.apply(choice)
+        if configuration.kernelMigrate == .on && !outcome.migrates {
+            let reason: String
+            if case .notPermitted(let text) = outcome { reason = text } else { reason = "this kernel does not have it" }
+            throw ConfigurationError(
+                "kernel-migrate = on, but net.ipv4.tcp_migrate_req cannot be set to 1 (\(reason)); add "
+                    + "'\(KernelMigration.sysctlLine)' to /etc/sysctl.d/ or use kernel-migrate = auto")
+        }
+        lossless = LosslessState(mode: configuration.listenMode, migration: outcome)
+        guard let (isWarning, text) = KernelMigration.message(for: outcome, mode: configuration.listenMode) else {
+            return
+        }
+        if isWarning {
+            guard !warnedAboutMigration else { return }
+            warnedAboutMigration = true
+            logger.warning("\(text)")
+        } else {
+            logger.notice("\(text)")
+        }
+    }
+
+    /// The sockets an instance receives, with their names, binding what is missing.
+    func listenerDescriptors(
+        for configuration: Configuration,
+        slot: Slot
+    ) throws(SystemCallError) -> [(fd: Int32, name: String)] {
+        let descriptors = try listeners.descriptors(for: configuration, slot: slot)
+        return zip(descriptors, configuration.listen).map { ($0, $1.name ?? "") }
+    }
+
+    /// Closes the sockets that neither the target generation nor a running instance needs any more.
+    func releaseUnneededListeners() {
+        guard listeners.count > 0 else { return }
+        let running = machine.records.filter(\.isLive).compactMap { record in
+            configurations[record.generation].map { (record.slot, $0) }
+        }
+        let target = machine.target.flatMap { configurations[$0] } ?? loadedConfiguration
+        listeners.release(keeping: ListenerPlan.needed(target: target, running: running))
+    }
+}

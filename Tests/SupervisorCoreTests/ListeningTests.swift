@@ -1,0 +1,86 @@
+import Testing
+
+@testable import SupervisorCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Listen modes: which sockets, and tcp_migrate_req")
+struct ListeningTests {
+    private func configuration(_ mode: ListenMode, instances: Int, listen: [String]) throws -> Configuration {
+        var layer = ConfigurationLayer()
+        layer.command = ["/bin/true"]
+        layer.instances = instances
+        layer.listenMode = mode
+        layer.listen = try listen.map { try ListenAddress(parsing: $0) }
+        return try Configuration(layer, defaultInstances: 1)
+    }
+
+    @Test("reuseport: one socket per slot and address, in the order of the addresses")
+    func reuseportKeys() throws {
+        let config = try configuration(.reuseport, instances: 2, listen: ["127.0.0.1:80", "[::1]:80"])
+        let v4 = ListenAddress(host: "127.0.0.1", port: 80)
+        let v6 = ListenAddress(host: "::1", port: 80)
+        #expect(ListenerPlan.keys(for: config, slot: Slot(1)) == [.slot(Slot(1), v4), .slot(Slot(1), v6)])
+        #expect(ListenerPlan.needed(target: config, running: []).count == 4)
+    }
+
+    @Test("shared: one socket per address for every slot; app: none")
+    func sharedAndAppKeys() throws {
+        let shared = try configuration(.shared, instances: 3, listen: ["127.0.0.1:80"])
+        #expect(
+            ListenerPlan.needed(target: shared, running: []) == [.shared(ListenAddress(host: "127.0.0.1", port: 80))])
+        let app = try configuration(.app, instances: 3, listen: ["127.0.0.1:80"])
+        #expect(ListenerPlan.needed(target: app, running: []).isEmpty)
+    }
+
+    @Test("scaling down: a slot's socket stays while a running instance uses it, and goes once none does")
+    func scaleDown() throws {
+        let old = try configuration(.reuseport, instances: 3, listen: ["127.0.0.1:80"])
+        let new = try configuration(.reuseport, instances: 1, listen: ["127.0.0.1:80"])
+        let address = ListenAddress(host: "127.0.0.1", port: 80)
+        let whileOldRun = ListenerPlan.needed(target: new, running: [(Slot(2), old)])
+        #expect(whileOldRun == [.slot(Slot(0), address), .slot(Slot(2), address)])
+        #expect(ListenerPlan.needed(target: new, running: []) == [.slot(Slot(0), address)])
+    }
+
+    @Test("tcp_migrate_req: 0 is set to 1 under auto, left under off, and 1 stays")
+    func migration() throws {
+        let directory = "/tmp/supervisor-unit-\(getpid())"
+        mkdir(directory, 0o700)
+        let path = "\(directory)/tcp_migrate_req"
+        func write(_ text: String) throws {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+            defer { close(fd) }
+            _ = text.withCString { Glibc.write(fd, $0, strlen($0)) }
+        }
+        let migration = KernelMigration(path: path)
+        try write("0\n")
+        #expect(migration.apply(.off) == .leftDisabled)
+        #expect(migration.apply(.auto) == .enabled)
+        #expect(FileText.read(path) == "1\n")
+        #expect(migration.apply(.auto) == .alreadyEnabled)
+        #expect(KernelMigration(path: "\(directory)/missing").apply(.auto) == .unsupported)
+        try write("0\n")
+        chmod(path, 0o400)
+        if geteuid() != 0 {
+            guard case .notPermitted = migration.apply(.auto) else {
+                Issue.record("a read-only setting must be reported as not permitted")
+                return
+            }
+        }
+    }
+
+    @Test("lossless: supervisor-bound modes always; app mode only with tcp_migrate_req")
+    func lossless() {
+        #expect(LosslessState(mode: .reuseport, migration: .leftDisabled).lossless)
+        #expect(LosslessState(mode: .shared, migration: .unsupported).lossless)
+        #expect(LosslessState(mode: .app, migration: .enabled).lossless)
+        let off = LosslessState(mode: .app, migration: .notPermitted("Read-only file system"))
+        #expect(!off.lossless)
+        #expect(off.description == "no (tcp_migrate_req=0)")
+        #expect(KernelMigration.message(for: .notPermitted("EROFS"), mode: .app)?.warning == true)
+        #expect(KernelMigration.message(for: .notPermitted("EROFS"), mode: .reuseport) == nil)
+    }
+}
