@@ -73,5 +73,8 @@ struct SystemParsingTests {
         #expect(Duration.seconds(60).secondsText == "60 s")
         #expect(Duration.milliseconds(1500).secondsText == "1.5 s")
         #expect(Duration.milliseconds(50).secondsText == "0.05 s")
+        #expect(Duration.milliseconds(13).secondsText == "0.013 s")
+        #expect(Duration.milliseconds(12_530).secondsText == "12.53 s")
+        #expect(Duration.zero.secondsText == "0 s")
     }
 }

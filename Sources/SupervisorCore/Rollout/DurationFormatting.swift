@@ -1,11 +1,15 @@
 extension Duration {
-    /// Seconds for people: `0.41 s`, `2 s`, `60 s`.
+    /// Seconds for people, to the millisecond below 10 s and to the hundredth above: `0.013 s`, `0.41 s`, `2 s`,
+    /// `12.5 s`, `60 s`.
     public var secondsText: String {
-        let (seconds, attoseconds) = components
-        let hundredths = seconds * 100 + attoseconds / 10_000_000_000_000_000
-        if hundredths % 100 == 0 { return "\(hundredths / 100) s" }
-        let fraction = hundredths % 100
-        return "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction % 10 == 0 ? fraction / 10 : fraction) s"
+        let total = milliseconds
+        let digits = total < 10_000 ? 3 : 2
+        let scale: Int64 = digits == 3 ? 1000 : 100
+        let units = digits == 3 ? total : total / 10
+        var fraction = String(units % scale)
+        fraction = String(repeating: "0", count: digits - fraction.count) + fraction
+        while fraction.last == "0" { fraction.removeLast() }
+        return fraction.isEmpty ? "\(units / scale) s" : "\(units / scale).\(fraction) s"
     }
 
     /// Whole milliseconds, rounded down.

@@ -76,11 +76,17 @@ extension Supervisor {
             if configuration.controlSocket != initialConfiguration.controlSocket {
                 logger.warning("control-socket changed in the configuration; it takes effect at the next start")
             }
-            let table = ProcessTable.current()
-            // The supervisor's own sockets (reuseport, shared) and the instances' are not in the way.
-            let ours = Set(instances.values.flatMap { table.tree(of: $0.pid) } + [getpid()])
-            for conflict in PortConflict.find(for: configuration.listen, ignoring: ours) {
-                logger.warning("\(conflict.description)")
+            // Addresses served already were checked when they were added; scanning every process's descriptors again
+            // would only slow the reload down.
+            let serving = Set((machine.target.flatMap { configurations[$0] }?.listen ?? []).map(\.unnamed))
+            let added = configuration.listen.filter { !serving.contains($0.unnamed) }
+            if !added.isEmpty {
+                let table = ProcessTable.current()
+                // The supervisor's own sockets (reuseport, shared) and the instances' are not in the way.
+                let ours = Set(instances.values.flatMap { table.tree(of: $0.pid) } + [getpid()])
+                for conflict in PortConflict.find(for: added, ignoring: ours) {
+                    logger.warning("\(conflict.description)")
+                }
             }
             try applyKernelMigration(for: configuration)
             try listeners.prepare(configuration)
