@@ -191,3 +191,80 @@ extension SupervisorTests {
         #expect(try supervisor.status().generation == 11)
     }
 }
+
+extension SupervisorTests {
+    /// The port a socket descriptor of a process is bound to.
+    static func boundPort(pid: Int32, fd: Int32) -> UInt16? {
+        guard let link = socketIdentity(pid: pid, fd: fd), link.hasPrefix("socket:["),
+            let inode = UInt64(link.dropFirst(8).dropLast())
+        else { return nil }
+        return ListeningSocket.current().first { $0.inode == inode }?.port
+    }
+
+    @Test(
+        "several addresses: in reuseport and shared mode they arrive as fd 3, 4 in order, named; in app mode in SUPERVISOR_LISTEN",
+        arguments: ["reuseport", "shared", "app"])
+    func severalAddresses(mode: String) throws {
+        let web = try freePort()
+        let admin = try freePort()
+        let supervisor = try SupervisorHarness(
+            [
+                "--instances", "2", "--listen", "web=127.0.0.1:\(web)", "--listen", "admin=127.0.0.1:\(admin)",
+                "--listen-mode", mode, "--", SupervisorHarness.releaseDemoServerPath,
+            ]
+                + (mode == "app" ? ["--port", String(web)] : []))
+        try supervisor.waitUntilReady()
+        for instance in try supervisor.status().instances {
+            let pid = try #require(instance.pid)
+            let environment = Self.listenEnvironment(pid: pid)
+            let exported = try FileText.readBytes("/proc/\(pid)/environ").split(separator: 0)
+                .map { String(decoding: $0, as: UTF8.self) }.first { $0.hasPrefix("SUPERVISOR_LISTEN=") }
+            #expect(exported == "SUPERVISOR_LISTEN=127.0.0.1:\(web),127.0.0.1:\(admin)")
+            if mode == "app" {
+                #expect(environment["LISTEN_FDS"] == nil)
+                continue
+            }
+            #expect(environment["LISTEN_FDS"] == "2")
+            #expect(environment["LISTEN_FDNAMES"] == "web:admin")
+            #expect(Self.boundPort(pid: pid, fd: 3) == UInt16(web))
+            #expect(Self.boundPort(pid: pid, fd: 4) == UInt16(admin))
+        }
+        let pids = try supervisor.readyPIDs()
+        #expect(pidsAnswering(port: web, expected: pids) == pids)
+        if mode != "app" {
+            // The demo server serves on every socket it is given.
+            #expect(pidsAnswering(port: admin, expected: pids) == pids)
+        }
+    }
+
+    @Test(
+        "shared: a socket from systemd socket activation serves the --listen entry of the same name; the connection that activated it is answered"
+    )
+    func socketActivation() throws {
+        let port = try freePort()
+        let supervisor = try SupervisorHarness(
+            [
+                "--instances", "2", "--listen", "web=127.0.0.1:\(port)", "--listen-mode", "shared", "--",
+                SupervisorHarness.releaseDemoServerPath,
+            ],
+            launcher: [
+                "/usr/bin/systemd-socket-activate", "--listen=127.0.0.1:\(port)", "--fdname=web",
+                "--setenv=NOTIFY_SOCKET",
+            ])
+        // systemd-socket-activate starts the supervisor on the first connection, which waits in the socket's queue.
+        #expect(eventually { (try? RawHTTPConnection(port: port)) != nil })
+        let first = try RawHTTPConnection(port: port).request(headers: ["Connection: close"], timeout: .seconds(30))
+        #expect(first.status == 200)
+        try supervisor.waitUntilReady()
+        #expect(supervisor.log.contains("on the socket systemd passed as 'web'"))
+        let activated = Self.socketIdentity(pid: supervisor.process.pid, fd: 3)
+        #expect(activated?.hasPrefix("socket:[") == true)
+        for pid in try supervisor.readyPIDs() {
+            #expect(Self.socketIdentity(pid: pid, fd: 3) == activated)
+        }
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        for pid in try supervisor.readyPIDs(generation: 2) {
+            #expect(Self.socketIdentity(pid: pid, fd: 3) == activated)
+        }
+    }
+}

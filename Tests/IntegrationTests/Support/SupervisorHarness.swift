@@ -27,7 +27,8 @@ final class SupervisorHarness {
     /// Everything `systemd` received so far, oldest first.
     private(set) var systemdMessages: [String] = []
 
-    /// Starts `supervisor run --name NAME --control-socket DIR/NAME.sock arguments…`, inside `network` when given.
+    /// Starts `supervisor run --name NAME --control-socket DIR/NAME.sock arguments…`, inside `network` when given, or
+    /// through `launcher` (a program and its arguments that ends by executing the supervisor).
     ///
     /// Unless `arguments` choose otherwise, it passes `--kernel-migrate off`: tests run as root on a shared machine,
     /// and the host's `net.ipv4.tcp_migrate_req` is not theirs to change.
@@ -35,7 +36,8 @@ final class SupervisorHarness {
         _ arguments: [String],
         environment: [String: String] = [:],
         directory: String? = nil,
-        network: PrivateNetwork? = nil
+        network: PrivateNetwork? = nil,
+        launcher: [String] = []
     ) throws {
         self.directory = try directory ?? TemporaryDirectory.make()
         name = "t\(UInt16.random(in: 0...UInt16.max))"
@@ -47,6 +49,11 @@ final class SupervisorHarness {
         let fullArguments = ["run", "--name", name, "--control-socket", controlSocket] + migrate + arguments
         if let network {
             process = try network.start(Self.supervisorPath, fullArguments, environment: variables)
+        } else if let program = launcher.first {
+            // A program that execs the supervisor, e.g. systemd-socket-activate.
+            process = try ChildProcess(
+                Array(launcher.dropFirst()) + [Self.supervisorPath] + fullArguments, environment: variables,
+                executable: program)
         } else {
             process = try ChildProcess(fullArguments, environment: variables, executable: Self.supervisorPath)
         }
