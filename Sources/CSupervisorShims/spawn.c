@@ -95,8 +95,8 @@ static void child_after_fork(const supervisor_spawn_request *request, int error_
     error_fd = error_target;
     syscall(SYS_close_range, (unsigned int)floor, ~0U, 0U);
 
-    if (request->listen_pid_digits != NULL) {
-        write_decimal(request->listen_pid_digits, getpid());
+    for (int i = 0; i < request->pid_slot_count; i++) {
+        write_decimal(request->pid_slots[i], getpid());
     }
 
     execve(request->path, request->argv, request->envp);

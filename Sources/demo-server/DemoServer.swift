@@ -22,6 +22,13 @@ struct DemoServer: AsyncParsableCommand {
             NOTIFY_SOCKET once listening. \
             SIGTERM or SIGINT starts the drain: stop accepting, answer requests in flight and those arriving within \
             the grace with Connection: close, close idle connections after the grace; exit 0 when none is left.
+
+            With --admin-port (or SUPERVISOR_ADMIN_PORT) it also listens on 127.0.0.1:PORT, bound exclusively \
+            (without SO_REUSEPORT), once the main port listens: GET /health answers 200 "ok pid=PID generation=G \
+            instance=I" while healthy, 503 before it is ready (for ever with --never-ready), when unhealthy \
+            (--unhealthy-after) and while draining; the admin port drains and closes with the main one. \
+            With WATCHDOG_USEC (and WATCHDOG_PID unset or its own pid) it sends WATCHDOG=1 every half of that \
+            interval from the moment it serves.
             """
     )
 
@@ -64,6 +71,46 @@ struct DemoServer: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Sleep this many milliseconds before binding.", valueName: "ms"))
     var startupDelay = 0
 
+    @Option(
+        help: ArgumentHelp(
+            "Also serve GET /health on 127.0.0.1:PORT, bound exclusively (default: $SUPERVISOR_ADMIN_PORT, else none).",
+            valueName: "port"
+        )
+    )
+    var adminPort: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Misbehave: /health answers 503 this many milliseconds after the server became ready; it keeps serving.",
+            valueName: "ms"
+        )
+    )
+    var unhealthyAfter: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Misbehave: stop sending WATCHDOG=1 this many milliseconds after the first one; it keeps serving.",
+            valueName: "ms"
+        )
+    )
+    var stopWatchdogAfter: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Answer 408 and close when a request takes longer than this to arrive, in seconds (0: no limit).",
+            valueName: "seconds"
+        )
+    )
+    var requestTimeout = 30.0
+
+    @Option(
+        help: ArgumentHelp(
+            "Close a keep-alive connection idle for this long while not draining, in seconds (0: never).",
+            valueName: "seconds"
+        )
+    )
+    var idleTimeout = 60.0
+
     func validate() throws {
         if let port, !(0...65535).contains(port) {
             throw ValidationError("--port \(port) is not in 0...65535")
@@ -71,12 +118,26 @@ struct DemoServer: AsyncParsableCommand {
         guard drainGrace >= 0 else { throw ValidationError("--drain-grace must not be negative") }
         guard drainDeadline > 0 else { throw ValidationError("--drain-deadline must be positive") }
         guard startupDelay >= 0 else { throw ValidationError("--startup-delay must not be negative") }
+        if let adminPort, !(0...65535).contains(adminPort) {
+            throw ValidationError("--admin-port \(adminPort) is not in 0...65535")
+        }
+        if let unhealthyAfter, unhealthyAfter < 0 {
+            throw ValidationError("--unhealthy-after must not be negative")
+        }
+        if let stopWatchdogAfter, stopWatchdogAfter < 0 {
+            throw ValidationError("--stop-watchdog-after must not be negative")
+        }
+        guard requestTimeout >= 0 else { throw ValidationError("--request-timeout must not be negative") }
+        guard idleTimeout >= 0 else { throw ValidationError("--idle-timeout must not be negative") }
     }
 
     func run() async throws {
         let log = DemoLog()
         // Trap first, so that a SIGTERM during start-up drains (or is ignored) instead of killing the process.
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // Read the environment before the delay, so a malformed variable fails at once.
+        let adminListenPort = try adminPortToUse()
+        let watchdog = try watchdogFromEnvironment(log: log)
         if startupDelay > 0 {
             try await Task.sleep(for: .milliseconds(startupDelay))
         }
@@ -85,22 +146,38 @@ struct DemoServer: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let server = try await startServer(log: log)
+        let health = DemoHealth()
+        // After the main port: a probe of the admin port must mean "the main port serves".
+        let admin: SupervisedHTTPServer?
+        if let adminListenPort {
+            admin = try await startAdminServerOrStop(port: adminListenPort, health: health, server: server, log: log)
+        } else {
+            admin = nil
+        }
         let reporter = ServiceStatusReporter()
         if neverReady {
             log.info("not sending READY=1, as asked (--never-ready)")
         } else {
+            health.set(.healthy)
             reporter.reportListening(on: server.localAddresses)
+            scheduleUnhealthy(health, log: log)
+        }
+        if let watchdog {
+            startWatchdog(watchdog, log: log)
         }
         await waitForStopSignal(signals, log: log)
+        health.set(.draining)
         if noDrain {
             log.info("exiting without draining, as asked (--no-drain)")
             Glibc.exit(0)
         }
+        async let adminDrained = admin?.drain()
         let outcome = await server.drain { progress in
             reporter.report(progress)
             if case .finished = progress { return }
             log.info("\(progress)")
         }
+        _ = await adminDrained
         if outcome.isComplete {
             log.info("drained, exiting")
         } else {
@@ -113,7 +190,9 @@ struct DemoServer: AsyncParsableCommand {
         let sources = try listenSources()
         let configuration = SupervisedHTTPServer.Configuration(
             idleGrace: .milliseconds(drainGrace),
-            drainDeadline: .seconds(drainDeadline)
+            drainDeadline: .seconds(drainDeadline),
+            requestTimeout: Self.limit(seconds: requestTimeout),
+            idleTimeout: Self.limit(seconds: idleTimeout)
         )
         let server: SupervisedHTTPServer
         do {
@@ -130,6 +209,23 @@ struct DemoServer: AsyncParsableCommand {
             log.info("listening on \(ListenAddress(address).map(\.description) ?? "\(address)")")
         }
         return server
+    }
+
+    /// The admin server; when it cannot start, the main server drains (it may have accepted connections already)
+    /// and the process exits 1.
+    private func startAdminServerOrStop(
+        port: Int,
+        health: DemoHealth,
+        server: SupervisedHTTPServer,
+        log: DemoLog
+    ) async throws -> SupervisedHTTPServer {
+        do {
+            return try await startAdminServer(port: port, health: health, log: log)
+        } catch {
+            log.error("admin port: \(error)")
+            await server.drain()
+            throw ExitCode.failure
+        }
     }
 
     private func waitForStopSignal(_ signals: UnixSignalsSequence, log: DemoLog) async {

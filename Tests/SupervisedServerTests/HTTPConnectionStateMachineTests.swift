@@ -97,3 +97,77 @@ struct HTTPConnectionStateMachineTests {
         #expect(machine.drainStarted() == .none)
     }
 }
+
+@Suite("One connection's timeouts: which runs when, and what ends")
+struct HTTPConnectionTimeoutTests {
+    @Test("Idle until a request's first byte, then the request timeout until the request is complete")
+    func timeoutFollowsTheRequest() {
+        var machine = HTTPConnectionStateMachine()
+        #expect(machine.runningTimeout == .idle)
+        machine.requestBytesReceived()
+        #expect(machine.state == .receivingHead)
+        #expect(machine.runningTimeout == .request)
+        #expect(machine.requestHeadReceived(keepAlive: true) == .process)
+        #expect(machine.runningTimeout == .request, "the same phase: the timer is not restarted")
+        #expect(machine.requestEndReceived() == .process)
+        #expect(machine.runningTimeout == nil, "the responder's time does not count")
+        #expect(machine.responseReady(responseAsksToClose: false) == .write(keepAlive: true))
+        #expect(machine.runningTimeout == .idle)
+        machine.requestBytesReceived()
+        machine.requestBytesReceived()
+        #expect(machine.state == .receivingHead, "more bytes change nothing")
+    }
+
+    @Test("The request timeout answers 408 through the HTTP layer once the head arrived, below it before")
+    func requestTimeoutAnswers() {
+        var headless = HTTPConnectionStateMachine()
+        headless.requestBytesReceived()
+        #expect(headless.requestTimeoutEnded() == .answerRequestTimeout(headReceived: false))
+        #expect(headless.state == .closingAfterResponse)
+        #expect(headless.requestHeadReceived(keepAlive: true) == .discard, "the rest of the request is dropped")
+
+        var bodiless = HTTPConnectionStateMachine()
+        _ = bodiless.requestHeadReceived(keepAlive: true)
+        #expect(bodiless.requestTimeoutEnded() == .answerRequestTimeout(headReceived: true))
+        #expect(bodiless.requestBodyReceived() == .discard)
+        #expect(bodiless.lingerEnded() == .close)
+
+        var answering = HTTPConnectionStateMachine()
+        machineAwaitingResponse(&answering)
+        #expect(answering.requestTimeoutEnded() == .none, "a late timer cuts off no response")
+    }
+
+    @Test("The idle timeout closes only an idle connection, and does not run while draining")
+    func idleTimeout() {
+        var idle = HTTPConnectionStateMachine()
+        #expect(idle.idleTimeoutEnded() == .close)
+
+        var arriving = HTTPConnectionStateMachine()
+        arriving.requestBytesReceived()
+        #expect(arriving.idleTimeoutEnded() == .none, "a late idle timer cuts off no request")
+
+        var draining = HTTPConnectionStateMachine()
+        #expect(draining.drainStarted() == .startIdleGrace)
+        #expect(draining.runningTimeout == nil, "the grace applies instead")
+    }
+
+    @Test("A partial head when the drain starts is a request in flight, not idle; the client's FIN ends it")
+    func partialHeadWhileDraining() {
+        var machine = HTTPConnectionStateMachine()
+        machine.requestBytesReceived()
+        #expect(machine.drainStarted() == .none, "no grace: the request is answered when complete")
+        #expect(machine.runningTimeout == .request)
+        #expect(machine.requestHeadReceived(keepAlive: true) == .process)
+        #expect(machine.requestEndReceived() == .process)
+        #expect(machine.responseReady(responseAsksToClose: false) == .write(keepAlive: false))
+
+        var abandoned = HTTPConnectionStateMachine()
+        abandoned.requestBytesReceived()
+        #expect(abandoned.inputClosed() == .close)
+    }
+
+    private func machineAwaitingResponse(_ machine: inout HTTPConnectionStateMachine) {
+        _ = machine.requestHeadReceived(keepAlive: true)
+        _ = machine.requestEndReceived()
+    }
+}

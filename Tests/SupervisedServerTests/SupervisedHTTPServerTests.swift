@@ -13,7 +13,7 @@ import Glibc
 /// threads of their own (``onThread(_:)``): async responders need the cooperative pool.
 @Suite(.serialized, .timeLimit(.minutes(1)))
 struct SupervisedHTTPServerTests {
-    private static func start(
+    static func start(
         configuration: SupervisedHTTPServer.Configuration = .init(),
         responder: HTTPResponder
     ) async throws -> (server: SupervisedHTTPServer, port: Int) {

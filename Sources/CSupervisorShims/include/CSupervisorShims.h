@@ -19,9 +19,11 @@ typedef struct {
     int stdin_fd;
     int stdout_fd;
     int stderr_fd;
-    /// When not NULL: a buffer inside one of the envp strings (just after "LISTEN_PID=") into which the child writes its
-    /// own pid, NUL-terminated, between fork and exec. It must hold at least 12 bytes.
-    char *listen_pid_digits;
+    /// Buffers inside envp strings (just after "LISTEN_PID=", "WATCHDOG_PID=") into which the child writes its own pid,
+    /// NUL-terminated, between fork and exec: those variables must name the child itself. Each must hold at least 12
+    /// bytes. May be NULL when count is 0.
+    char *const *pid_slots;
+    int pid_slot_count;
 } supervisor_spawn_request;
 
 /// Forks and executes `request->path` in a new session (so a new process group whose id is the child's pid), with an

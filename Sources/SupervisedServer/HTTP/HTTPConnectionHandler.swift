@@ -9,6 +9,9 @@ import NIOHTTP1
 /// `HTTPServerPipelineHandler` hands it one request at a time, and `HTTPServerProtocolErrorHandler` answers
 /// malformed requests with `400` and closes. Only this handler reacts to the drain (``StartDrainEvent``); the
 /// NIO handlers never see `ChannelShouldQuiesceEvent`.
+///
+/// It also runs the connection's one timeout timer (idle or request timeout, as the state machine says); a
+/// ``RequestArrivalObserver`` in front of the HTTP decoder tells it when a request's first bytes arrive.
 final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -21,14 +24,27 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private var requestBody = ByteBuffer()
     private var idleGraceTimer: Scheduled<Void>?
     private var lingerTimer: Scheduled<Void>?
+    /// The timeout phase the connection is in (also when that timeout is not configured).
+    private var armedTimeout: HTTPConnectionStateMachine.Timeout?
+    /// When the current phase times out; `nil` when it has no limit.
+    private var timeoutDeadline: NIODeadline?
+    /// The wake-up that checks ``timeoutDeadline`` (see ``updateTimeout(context:)``).
+    private var timeoutTimer: Scheduled<Void>?
+    /// The longest a wake-up may be set ahead: the shortest configured timeout; `nil` when none is.
+    private let timeoutCheckInterval: TimeAmount?
+    /// This handler's context while it is in the pipeline, for ``requestBytesArrived()``.
+    private var context: ChannelHandlerContext?
 
     init(responder: HTTPResponder, tracker: ConnectionTracker, configuration: SupervisedHTTPServer.Configuration) {
         self.responder = responder
         self.tracker = tracker
         self.configuration = configuration
+        self.timeoutCheckInterval = [configuration.idleTimeout, configuration.requestTimeout].compactMap { $0 }.min()
+            .map { TimeAmount($0) }
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
         // A connection accepted while the drain event went out to the others must drain too.
         if tracker.isDraining {
             apply(machine.drainStarted(), context: context)
@@ -37,14 +53,25 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func channelActive(context: ChannelHandlerContext) {
         tracker.connectionActivated(context.channel)
+        updateTimeout(context: context)
         context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         cancelTimers()
+        self.context = nil
+    }
+
+    /// Called by the ``RequestArrivalObserver`` for every read, before the HTTP decoder sees the bytes: when the
+    /// connection waits for a request, they begin one, and the request timeout starts.
+    func requestBytesArrived() {
+        guard machine.state == .idle, let context else { return }
+        machine.requestBytesReceived()
+        updateTimeout(context: context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        defer { updateTimeout(context: context) }
         switch unwrapInboundIn(data) {
         case .head(let head):
             guard machine.requestHeadReceived(keepAlive: head.isKeepAlive) == .process else { return }
@@ -84,6 +111,7 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         switch event {
         case is StartDrainEvent:
             apply(machine.drainStarted(), context: context)
+            updateTimeout(context: context)
         case ChannelEvent.inputClosed:
             apply(machine.inputClosed(), context: context)
         default:
@@ -120,7 +148,87 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         if !keepAlive {
             shutOutputThenLinger(context: context)
         }
+        // After the writes: writing the end may already have delivered a pipelined request (and its timeout).
+        updateTimeout(context: context)
     }
+
+    /// Starts the timeout the state machine asks for, when it differs from the one running.
+    ///
+    /// Restarting a NIO timer for every phase of every request would cost a cancellation each time, and NIO cancels
+    /// by a linear search of the event loop's timers (one per connection). So a phase change only moves
+    /// ``timeoutDeadline``; one wake-up timer per connection, never more than ``timeoutCheckInterval`` ahead, checks
+    /// it and re-arms itself. A pending wake-up is then never later than a new phase's deadline, which is at least
+    /// that interval away.
+    private func updateTimeout(context: ChannelHandlerContext) {
+        let wanted = machine.runningTimeout
+        guard wanted != armedTimeout else { return }
+        armedTimeout = wanted
+        let limit: Duration?
+        switch wanted {
+        case .idle: limit = configuration.idleTimeout
+        case .request: limit = configuration.requestTimeout
+        case nil: limit = nil
+        }
+        timeoutDeadline = limit.map { .now() + TimeAmount($0) }
+        if timeoutTimer == nil {
+            scheduleTimeoutCheck(context: context)
+        }
+    }
+
+    private func scheduleTimeoutCheck(context: ChannelHandlerContext) {
+        guard let deadline = timeoutDeadline, let interval = timeoutCheckInterval else { return }
+        timeoutTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: min(deadline, .now() + interval)) {
+            self.timeoutTimer = nil
+            self.checkTimeout(context: context)
+        }
+    }
+
+    private func checkTimeout(context: ChannelHandlerContext) {
+        // No deadline: the phase that set the timer is over, and the current one has no limit.
+        guard let deadline = timeoutDeadline, let timeout = armedTimeout else { return }
+        guard deadline <= .now() else {
+            scheduleTimeoutCheck(context: context)
+            return
+        }
+        timeoutDeadline = nil
+        timeoutEnded(timeout, context: context)
+    }
+
+    private func timeoutEnded(_ timeout: HTTPConnectionStateMachine.Timeout, context: ChannelHandlerContext) {
+        switch timeout {
+        case .idle:
+            apply(machine.idleTimeoutEnded(), context: context)
+        case .request:
+            guard case .answerRequestTimeout(let headReceived) = machine.requestTimeoutEnded() else { break }
+            let response = HTTPServerResponse(status: .requestTimeout, text: Self.requestTimeoutText)
+            if headReceived, let head = requestHead {
+                write(response, for: head, action: .write(keepAlive: false), context: context)
+            } else {
+                writeBelowHTTPLayer(Self.requestTimeoutWithoutRequest, context: context)
+                shutOutputThenLinger(context: context)
+            }
+        }
+        updateTimeout(context: context)
+    }
+
+    /// Writes bytes in front of the HTTP handlers: NIO's pipelining handler accepts no response without a request.
+    private func writeBelowHTTPLayer(_ bytes: ByteBuffer, context: ChannelHandlerContext) {
+        guard let front = try? context.pipeline.syncOperations.context(handlerType: RequestArrivalObserver.self) else {
+            return
+        }
+        front.writeAndFlush(NIOAny(bytes), promise: nil)
+    }
+
+    private static let requestTimeoutText = "request not received in time\n"
+
+    /// The `408` for a request whose head did not arrive in time, as bytes on the wire.
+    private static let requestTimeoutWithoutRequest: ByteBuffer = {
+        let body = requestTimeoutText
+        return ByteBuffer(
+            string: "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                + "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        )
+    }()
 
     /// Half-closes once everything written is handed to the kernel (NIO defers the shutdown until then), then waits
     /// for the client to close, at most ``SupervisedHTTPServer/Configuration/closeLinger``. Reading continues
@@ -162,6 +270,8 @@ final class HTTPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         idleGraceTimer = nil
         lingerTimer?.cancel()
         lingerTimer = nil
+        timeoutTimer?.cancel()
+        timeoutTimer = nil
     }
 
     /// The head to send: `Content-Length` from the body, and `Connection` from the keep-alive decision alone.

@@ -4,10 +4,15 @@
 /// The rules: a request in flight is answered, with `Connection: close` once draining, and the connection is closed
 /// after that response; an idle connection is not closed when the drain starts, because the client may already have
 /// sent its next request, but only when it is still idle after a grace period.
+///
+/// It also says which timeout runs (``runningTimeout``): the idle timeout while waiting for a request (not while
+/// draining, where the grace applies), the request timeout from a request's first byte until it is complete.
 struct HTTPConnectionStateMachine: Sendable {
     enum State: Equatable, Sendable {
-        /// Between requests, or accepted with no request yet.
+        /// Between requests, or accepted with no request yet: no byte of a request has arrived.
         case idle
+        /// Bytes of a request arrived, but not yet its whole head.
+        case receivingHead
         /// A request head arrived; body parts are coming.
         case receivingRequest(keepAlive: Bool)
         /// The request is complete; the responder is working on it.
@@ -43,14 +48,47 @@ struct HTTPConnectionStateMachine: Sendable {
         case close
     }
 
+    /// What to do when the request timeout ends.
+    enum RequestTimeoutAction: Equatable, Sendable {
+        case none
+        /// Answer `408` with `Connection: close` and shut output, as after a last response. `headReceived` tells
+        /// whether the HTTP layer has the request's head (answer through it) or not (answer below it, as raw bytes).
+        case answerRequestTimeout(headReceived: Bool)
+    }
+
+    /// A timer that limits how long the connection stays in its current state.
+    enum Timeout: Equatable, Sendable {
+        /// Waiting for a request: ends in ``idleTimeoutEnded()``.
+        case idle
+        /// A request is arriving: ends in ``requestTimeoutEnded()``.
+        case request
+    }
+
     private(set) var state: State = .idle
     private(set) var isDraining = false
     private var clientClosedInput = false
 
+    /// The timeout that should run now, if any. A caller compares it after each event and starts that timeout anew
+    /// when it changed; the same value means the same phase is still going on.
+    var runningTimeout: Timeout? {
+        switch state {
+        case .idle: isDraining ? nil : .idle
+        case .receivingHead, .receivingRequest: .request
+        case .awaitingResponse, .closingAfterResponse, .closed: nil
+        }
+    }
+
+    /// Bytes arrived from the client (before the HTTP decoder). While idle, they are the start of the next request.
+    mutating func requestBytesReceived() {
+        if state == .idle {
+            state = .receivingHead
+        }
+    }
+
     /// A request head arrived. Cancelling a running idle grace is up to the caller (it is moot once not idle).
     mutating func requestHeadReceived(keepAlive: Bool) -> RequestAction {
         switch state {
-        case .idle:
+        case .idle, .receivingHead:
             state = .receivingRequest(keepAlive: keepAlive)
             return .process
         case .receivingRequest, .awaitingResponse, .closingAfterResponse, .closed:
@@ -101,11 +139,33 @@ struct HTTPConnectionStateMachine: Sendable {
         return .close
     }
 
+    /// The idle timeout ended (not draining): a connection still waiting for a request is closed.
+    mutating func idleTimeoutEnded() -> ConnectionAction {
+        guard state == .idle else { return .none }
+        state = .closed
+        return .close
+    }
+
+    /// The request timeout ended: a request still arriving is answered with `408` and the connection closes.
+    mutating func requestTimeoutEnded() -> RequestTimeoutAction {
+        switch state {
+        case .receivingHead:
+            state = .closingAfterResponse
+            return .answerRequestTimeout(headReceived: false)
+        case .receivingRequest:
+            state = .closingAfterResponse
+            return .answerRequestTimeout(headReceived: true)
+        case .idle, .awaitingResponse, .closingAfterResponse, .closed:
+            return .none
+        }
+    }
+
     /// The client shut its sending side (TCP FIN): no further request can come.
     mutating func inputClosed() -> ConnectionAction {
         clientClosedInput = true
         switch state {
-        case .idle, .closingAfterResponse:
+        case .idle, .receivingHead, .closingAfterResponse:
+            // A partial head cannot become a request any more.
             state = .closed
             return .close
         case .receivingRequest, .awaitingResponse, .closed:

@@ -6,6 +6,9 @@ public import SystemdSupport
 ///
 /// Every call is a no-op when `NOTIFY_SOCKET` is unset (see ``SystemdSupport/SystemdNotifier``), and a failure to
 /// send is ignored: a server keeps serving when its manager is gone. The results say whether a message was sent.
+///
+/// It sends no `WATCHDOG=1`: when the manager asks for a watchdog (`WATCHDOG_USEC`), start a ``ServiceWatchdog``
+/// once ready, `try ServiceWatchdog.startIfEnabled()`.
 public struct ServiceStatusReporter: Sendable {
     private let notifier: SystemdNotifier
 

@@ -15,6 +15,11 @@ import Synchronization
 ///    answered with `Connection: close`; connections still idle then are closed;
 /// 4. completes when no connection is left, or closes what is left at ``Configuration/drainDeadline``.
 ///
+/// While serving, it limits what one connection can hold: a request must arrive completely within
+/// ``Configuration/requestTimeout`` (else `408` and close), its head within ``Configuration/maximumRequestHeadSize``
+/// (else `400`) and its body within ``Configuration/maximumRequestBodySize`` (else `413`); a connection idle for
+/// ``Configuration/idleTimeout`` is closed.
+///
 /// Only a connection in a listener's accept queue when the listener closes can still be lost, and only on kernels
 /// with `net.ipv4.tcp_migrate_req=0` (DESIGN.md §2): set it to 1, or inherit a socket that outlives the instance.
 ///
@@ -72,7 +77,7 @@ public final class SupervisedHTTPServer: Sendable {
         var listeners: [any Channel] = []
         do {
             for source in sources {
-                listeners.append(try await bootstrap.listen(on: source).get())
+                listeners.append(try await bootstrap.listen(on: source, reusePort: configuration.reusePort).get())
             }
         } catch {
             for listener in listeners {
@@ -113,10 +118,23 @@ public final class SupervisedHTTPServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
-                    try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: true, withErrorHandling: true)
-                    try pipeline.addHandler(
-                        HTTPConnectionHandler(responder: responder, tracker: tracker, configuration: configuration)
+                    var limits = NIOHTTPDecoderLimitConfiguration()
+                    limits.maxHeaderFieldSize = configuration.maximumRequestHeadSize
+                    limits.maxHeaderListSize = configuration.maximumRequestHeadSize
+                    try pipeline.configureHTTPServerPipeline(
+                        withPipeliningAssistance: true,
+                        withErrorHandling: true,
+                        withEncoderConfiguration: .init(),
+                        withDecoderLimitConfiguration: limits
                     )
+                    let connection = HTTPConnectionHandler(
+                        responder: responder,
+                        tracker: tracker,
+                        configuration: configuration
+                    )
+                    try pipeline.addHandler(connection)
+                    // First, before the HTTP decoder: it sees a request's first bytes, which start its timeout.
+                    try pipeline.addHandler(RequestArrivalObserver(connection: connection), position: .first)
                 }
             }
     }

@@ -1,0 +1,71 @@
+import NIOHTTP1
+import SupervisedServer
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the demo server's admin port says about it, and the responder that says it: `GET /health` answers `200`
+/// while the server is healthy and `503` otherwise, with one line naming the process.
+final class DemoHealth: Sendable {
+    /// The states a supervisor's probe can see.
+    enum State: Sendable, Equatable {
+        /// Listening, but not (yet) ready: before start-up completes, and for ever with `--never-ready`.
+        case notReady
+        case healthy
+        /// Still serving its main port, but failing its health check on purpose (`--unhealthy-after`).
+        case unhealthy
+        /// Stopping: the drain has begun.
+        case draining
+    }
+
+    private let state = Mutex(State.notReady)
+    /// `pid=… generation=… instance=…`.
+    private let identity: String
+
+    init() {
+        let generation = getenv("SUPERVISOR_GENERATION").map { String(cString: $0) } ?? "0"
+        let instance = getenv("SUPERVISOR_INSTANCE").map { String(cString: $0) } ?? "0"
+        identity = "pid=\(getpid()) generation=\(generation) instance=\(instance)"
+    }
+
+    /// The state now.
+    var current: State { state.withLock { $0 } }
+
+    /// Moves to `newState`, except out of `.draining`, which is final.
+    func set(_ newState: State) {
+        state.withLock { state in
+            if state != .draining { state = newState }
+        }
+    }
+
+    /// `GET /health` (and `HEAD`): `200 ok pid=…` when healthy; `503` with `not ready`, `unhealthy` or `draining`
+    /// otherwise. Other methods → 405, other paths → 404.
+    func respond(to request: HTTPServerRequest) -> HTTPServerResponse {
+        let path = request.head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        guard path == "/health" else {
+            return HTTPServerResponse(status: .notFound, text: "not found: \(path) (try /health)\n")
+        }
+        guard request.head.method == .GET || request.head.method == .HEAD else {
+            var response = HTTPServerResponse(status: .methodNotAllowed, text: "method not allowed\n")
+            response.headers.add(name: "Allow", value: "GET, HEAD")
+            return response
+        }
+        switch current {
+        case .healthy:
+            return HTTPServerResponse(status: .ok, text: "ok \(identity)\n")
+        case .notReady:
+            return HTTPServerResponse(status: .serviceUnavailable, text: "not ready \(identity)\n")
+        case .unhealthy:
+            return HTTPServerResponse(status: .serviceUnavailable, text: "unhealthy \(identity)\n")
+        case .draining:
+            return HTTPServerResponse(status: .serviceUnavailable, text: "draining \(identity)\n")
+        }
+    }
+
+    /// The responder for the admin ``SupervisedHTTPServer``: quick and non-blocking, so it runs on the event loop.
+    var responder: HTTPResponder {
+        .onEventLoop { request in self.respond(to: request) }
+    }
+}
