@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -48,7 +50,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOExtras", package: "swift-nio-extras"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SupervisorHTTP",
+            dependencies: [
+                "SupervisorCore",
+                "SupervisedServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
@@ -56,9 +71,12 @@ let package = Package(
             name: "supervisor",
             dependencies: [
                 "SupervisorCore",
+                "SupervisorHTTP",
                 "SystemdSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
@@ -87,7 +105,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisorCoreTests",
-            dependencies: ["SupervisorCore"],
+            dependencies: ["SupervisorCore", "SupervisorHTTP"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -109,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SupervisorCore", "TestSupport", "supervisor", "demo-server"],
+            dependencies: ["SupervisorCore", "SupervisorHTTP", "TestSupport", "supervisor", "demo-server"],
             swiftSettings: strictSettings
         ),
     ]

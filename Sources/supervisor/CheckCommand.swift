@@ -24,7 +24,7 @@ struct CheckCommand: ParsableCommand {
         printLine("  instances:     \(configuration.instances) (max surge \(surge))")
         printLine("  listen:        \(listen) (\(configuration.listenMode.rawValue) mode)")
         printLine(
-            "  ready:         \(configuration.readiness.rawValue) within \(configuration.readyTimeout.secondsText)")
+            "  ready:         \(configuration.readiness) within \(configuration.readyTimeout.secondsText)")
         printLine(
             "  stop:          \(configuration.stopSignal), SIGKILL after \(configuration.drainTimeout.secondsText)")
         for variable in configuration.environment { printLine("  environment:   \(variable.name)=\(variable.value)") }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Logging
+import Metrics
+import Prometheus
 import SupervisorCore
+import SupervisorHTTP
 import SystemdSupport
 
 #if canImport(Glibc)
@@ -31,6 +34,8 @@ struct RunCommand: AsyncParsableCommand {
         LoggingSystem.bootstrap { label in
             StandardErrorLogHandler(label: label, logLevel: verbose ? .debug : .info)
         }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let environment = SystemInfo.environment()
         let supervisor: Supervisor
         do {
@@ -39,7 +44,17 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw ValidationFailure(error.message)
         }
+        var endpoint: HealthEndpoint?
+        if let address = supervisor.configuration.health {
+            do {
+                endpoint = try await HealthEndpoint.start(
+                    address: address, observer: supervisor.observer, registry: registry)
+            } catch {
+                throw ValidationFailure("cannot serve the health endpoint on \(address): \(error)")
+            }
+        }
         let code = try await supervisor.run()
+        await endpoint?.stop()
         if code != 0 { throw ExitCode(code) }
     }
 }

@@ -43,9 +43,60 @@ struct RunOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "How readiness is known: notify (READY=1) or listen (the port is listening). (default: notify)",
-            valueName: "mode"))
+            "How readiness is known: notify (READY=1), listen (the port is listening), http:URL (GET answers 2xx; "
+                + "{port} and {slot} make it per instance) or exec:COMMAND (exits 0). (default: notify)",
+            valueName: "probe"))
     var ready: String?
+
+    @Option(
+        name: .customLong("admin-port-base"),
+        help: ArgumentHelp(
+            "Give each instance an admin port, this plus its slot, in SUPERVISOR_ADMIN_PORT and as {port} in probes.",
+            valueName: "port"))
+    var adminPortBase: UInt16?
+
+    @Option(
+        name: .customLong("watchdog-sec"),
+        help: ArgumentHelp(
+            "An instance must send WATCHDOG=1 at least this often once ready, or it is replaced (WATCHDOG_USEC is set "
+                + "for it, as systemd would).",
+            valueName: "duration"))
+    var watchdogSec: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "A liveness probe for ready instances: http:URL; an instance failing it liveness-threshold times in a row "
+                + "is replaced.",
+            valueName: "probe"))
+    var liveness: String?
+
+    @Option(
+        name: .customLong("liveness-interval"),
+        help: ArgumentHelp("How often the liveness probe runs. (default: 5s)", valueName: "duration"))
+    var livenessInterval: String?
+
+    @Option(
+        name: .customLong("liveness-threshold"),
+        help: ArgumentHelp("Failed liveness probes in a row that get an instance replaced. (default: 3)"))
+    var livenessThreshold: Int?
+
+    @Option(
+        help: ArgumentHelp(
+            "Serve /healthz, /readyz, /status and /metrics over HTTP on this address. (default: off)",
+            valueName: "address:port"))
+    var health: String?
+
+    @Option(
+        name: .customLong("min-ready"),
+        help: ArgumentHelp("Ready instances needed for /readyz to answer 200. (default: 1)", valueName: "count"))
+    var minReady: Int?
+
+    @Option(
+        name: .customLong("shutdown-delay"),
+        help: ArgumentHelp(
+            "At stop, how long /readyz answers 503 before the instances are told to stop. (default: 0s)",
+            valueName: "duration"))
+    var shutdownDelay: String?
 
     @Option(
         name: .customLong("ready-timeout"),
@@ -112,10 +163,31 @@ struct RunOptions: ParsableArguments {
         }
         layer.backlog = backlog
         if let ready {
-            guard let mode = ReadinessMode(rawValue: ready) else {
-                throw ConfigurationError("--ready \(ready) is not a readiness mode; use notify or listen")
+            do { layer.readiness = try ReadinessProbe(parsing: ready) } catch {
+                throw ConfigurationError("--\(error.message)")
             }
-            layer.readiness = mode
+        }
+        layer.adminPortBase = adminPortBase
+        layer.watchdog = try watchdogSec.map { text throws(ConfigurationError) in
+            try Duration.parse(text, for: "--watchdog-sec")
+        }
+        if let liveness {
+            do { layer.liveness = try LivenessProbe(parsing: liveness) } catch {
+                throw ConfigurationError("--\(error.message)")
+            }
+        }
+        layer.livenessInterval = try livenessInterval.map { text throws(ConfigurationError) in
+            try Duration.parse(text, for: "--liveness-interval")
+        }
+        layer.livenessThreshold = livenessThreshold
+        if let health {
+            do { layer.health = try ListenAddress(parsing: health) } catch {
+                throw ConfigurationError("--health: \(error.message)")
+            }
+        }
+        layer.minReady = minReady
+        layer.shutdownDelay = try shutdownDelay.map { text throws(ConfigurationError) in
+            try Duration.parse(text, for: "--shutdown-delay")
         }
         layer.readyTimeout = try readyTimeout.map { text throws(ConfigurationError) in
             try Duration.parse(text, for: "--ready-timeout")

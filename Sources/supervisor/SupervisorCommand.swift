@@ -1,4 +1,5 @@
 import ArgumentParser
+import SupervisorCore
 
 /// `supervisor`: runs N instances of a server and upgrades them with zero downtime.
 @main
@@ -12,7 +13,7 @@ struct SupervisorCommand: AsyncParsableCommand {
             SIGHUP) starts a new generation, waits until it is ready, then drains the old one; a new generation \
             that fails is rolled back while the old one keeps serving.
             """,
-        version: "0.1.0",
+        version: SupervisorVersion.current,
         subcommands: [RunCommand.self, ReloadCommand.self, StatusCommand.self, StopCommand.self, CheckCommand.self]
     )
 }

@@ -1,11 +1,3 @@
-/// How the supervisor knows an instance is ready.
-public enum ReadinessMode: String, Sendable, CaseIterable {
-    /// The instance sends `READY=1` over sd_notify.
-    case notify
-    /// The instance's process tree listens on every `--listen` port.
-    case listen
-}
-
 /// A complete, validated configuration: defaults, then the config file, then command-line flags.
 public struct Configuration: Equatable, Sendable {
     public var name: String
@@ -18,7 +10,21 @@ public struct Configuration: Equatable, Sendable {
     public var kernelMigrate: KernelMigrate
     /// The accept-queue length of the sockets the supervisor binds.
     public var backlog: Int32
-    public var readiness: ReadinessMode
+    public var readiness: ReadinessProbe
+    /// Each instance's admin port is this plus its slot (`SUPERVISOR_ADMIN_PORT`), for per-instance probes.
+    public var adminPortBase: UInt16?
+    /// With a value, an instance must send `WATCHDOG=1` at least this often once ready, or it is replaced.
+    public var watchdog: Duration?
+    /// A periodic check of ready instances; `livenessThreshold` failures in a row get an instance replaced.
+    public var liveness: LivenessProbe?
+    public var livenessInterval: Duration
+    public var livenessThreshold: Int
+    /// The supervisor's own HTTP endpoint (`/healthz`, `/readyz`, `/status`, `/metrics`); off when `nil`.
+    public var health: ListenAddress?
+    /// How many instances must be ready for `/readyz` to answer 200.
+    public var minReady: Int
+    /// How long `/readyz` answers 503 before the instances are told to stop, so load balancers move away first.
+    public var shutdownDelay: Duration
     public var readyTimeout: Duration
     public var stopSignal: UnixSignal
     public var drainTimeout: Duration
@@ -37,7 +43,8 @@ public struct Configuration: Equatable, Sendable {
     /// Variables the supervisor sets for every instance itself; a configuration may not set them.
     public static let reservedEnvironmentNames: Set<String> = [
         "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
-        "SUPERVISOR_INSTANCE", "SUPERVISOR_GENERATION", "SUPERVISOR_LISTEN", "SUPERVISOR_NAME",
+        "SUPERVISOR_INSTANCE", "SUPERVISOR_GENERATION", "SUPERVISOR_LISTEN", "SUPERVISOR_NAME", "SUPERVISOR_ADMIN_PORT",
+        "SUPERVISOR_PID",
     ]
 
     /// Resolves a layered configuration, filling defaults and checking every value.
@@ -82,6 +89,35 @@ public struct Configuration: Equatable, Sendable {
         if readiness == .listen && listen.isEmpty {
             throw ConfigurationError("ready = listen needs at least one listen address; add --listen ADDRESS:PORT")
         }
+        adminPortBase = layer.adminPortBase
+        // Two ports per slot: while an instance is replaced, the old and the new one run side by side.
+        if let base = adminPortBase, Int(base) + 2 * instances - 1 > 65535 {
+            throw ConfigurationError(
+                "admin-port-base \(base) needs 2 × \(instances) ports (old and new instance of each slot side by "
+                    + "side during a reload), which goes past port 65535; use a lower base")
+        }
+        liveness = layer.liveness
+        livenessInterval = layer.livenessInterval ?? .seconds(5)
+        livenessThreshold = layer.livenessThreshold ?? 3
+        guard livenessInterval > .zero else { throw ConfigurationError("liveness-interval must be longer than 0 s") }
+        guard livenessThreshold >= 1 else {
+            throw ConfigurationError("liveness-threshold must be at least 1, not \(livenessThreshold)")
+        }
+        if case .http(let url) = readiness {
+            try Self.check(url, as: "ready", listen: listen, adminPortBase: adminPortBase, instances: instances)
+        }
+        if case .http(let url) = liveness {
+            try Self.check(url, as: "liveness", listen: listen, adminPortBase: adminPortBase, instances: instances)
+        }
+        watchdog = layer.watchdog
+        if let watchdog, watchdog <= .zero { throw ConfigurationError("watchdog-sec must be longer than 0 s") }
+        health = layer.health
+        minReady = layer.minReady ?? 1
+        guard (1...instances).contains(minReady) else {
+            throw ConfigurationError(
+                "min-ready must be between 1 and the number of instances (\(instances)), not \(minReady)")
+        }
+        shutdownDelay = layer.shutdownDelay ?? .zero
         readyTimeout = layer.readyTimeout ?? Self.defaultReadyTimeout
         drainTimeout = layer.drainTimeout ?? Self.defaultDrainTimeout
         for (setting, value) in [("ready-timeout", readyTimeout), ("drain-timeout", drainTimeout)] where value <= .zero
@@ -116,6 +152,39 @@ public struct Configuration: Equatable, Sendable {
             throw ConfigurationError(
                 "no command to supervise; give it after '--' (supervisor run -- /usr/bin/server --port 8080) or as "
                     + "command = [\"/usr/bin/server\", \"--port\", \"8080\"] in the config file")
+        }
+    }
+
+    /// A probe must reach one instance, not the port they share.
+    private static func check(
+        _ url: ProbeURL,
+        as setting: String,
+        listen: [ListenAddress],
+        adminPortBase: UInt16?,
+        instances: Int
+    ) throws(ConfigurationError) {
+        let fix =
+            "give each instance an admin port: --admin-port-base 9000 and --\(setting) "
+            + "http:http://127.0.0.1:{port}/health (SUPERVISOR_ADMIN_PORT tells the instance its port)"
+        guard url.isPerInstance else {
+            throw ConfigurationError(
+                "\(setting) probe \(url) is the same URL for every instance, so it cannot tell one instance from "
+                    + "another; \(fix)")
+        }
+        if url.usesAdminPort && adminPortBase == nil {
+            throw ConfigurationError("\(setting) probe \(url) uses {port}, which needs --admin-port-base")
+        }
+        let servicePorts = Set(listen.map(\.port))
+        for slot in 0..<instances {
+            for adminPort in [slot, instances + slot].map({ Int(adminPortBase ?? 0) + $0 }) {
+                let port = try url.resolve(slot: slot, adminPort: adminPort, setting: setting).port
+                if servicePorts.contains(port) {
+                    throw ConfigurationError(
+                        "\(setting) probe \(url) targets the service port \(port), which every instance shares: the "
+                            + "kernel picks the instance that answers, so the probe cannot tell whether this one is "
+                            + "ready; \(fix)")
+                }
+            }
         }
     }
 

@@ -7,7 +7,7 @@ internal import TOMLKit
 /// instances = 4
 /// listen = ["127.0.0.1:8080"]
 /// listen-mode = "app"       # or "reuseport", "shared"
-/// ready = "notify"          # or "listen"
+/// ready = "notify"          # or "listen", "http:http://127.0.0.1:{port}/ready", "exec:COMMAND"
 /// ready-timeout = "60s"
 /// stop-signal = "TERM"
 /// drain-timeout = "30s"
@@ -21,7 +21,9 @@ public enum ConfigurationFile {
     /// Every key the file may hold.
     public static let keys = [
         "name", "instances", "listen", "listen-mode", "kernel-migrate", "backlog", "ready", "ready-timeout",
-        "stop-signal", "drain-timeout", "max-surge", "control-socket", "environment", "command",
+        "admin-port-base", "watchdog-sec", "liveness", "liveness-interval", "liveness-threshold", "health",
+        "min-ready", "shutdown-delay", "stop-signal", "drain-timeout", "max-surge", "control-socket", "environment",
+        "command",
     ]
 
     /// Reads and parses the file at `path`.
@@ -69,11 +71,28 @@ public enum ConfigurationFile {
                 }
                 layer.listen = addresses
             case "ready":
-                let text = try reader.string(value, key)
-                guard let mode = ReadinessMode(rawValue: text) else {
-                    throw reader.located("ready = \"\(text)\" is not a readiness mode; use \"notify\" or \"listen\"")
+                do { layer.readiness = try ReadinessProbe(parsing: reader.string(value, key)) } catch {
+                    throw reader.located(error.message)
                 }
-                layer.readiness = mode
+            case "liveness":
+                do { layer.liveness = try LivenessProbe(parsing: reader.string(value, key)) } catch {
+                    throw reader.located(error.message)
+                }
+            case "liveness-interval": layer.livenessInterval = try reader.duration(value, key)
+            case "liveness-threshold": layer.livenessThreshold = try reader.integer(value, key)
+            case "watchdog-sec": layer.watchdog = try reader.duration(value, key)
+            case "admin-port-base":
+                let number = try reader.integer(value, key)
+                guard let port = UInt16(exactly: number), port > 0 else {
+                    throw reader.located("admin-port-base = \(number) is not a port")
+                }
+                layer.adminPortBase = port
+            case "health":
+                do { layer.health = try ListenAddress(parsing: reader.string(value, key)) } catch {
+                    throw reader.located("health: \(error.message)")
+                }
+            case "min-ready": layer.minReady = try reader.integer(value, key)
+            case "shutdown-delay": layer.shutdownDelay = try reader.duration(value, key)
             case "listen-mode":
                 let text = try reader.string(value, key)
                 guard let mode = ListenMode(rawValue: text) else {

@@ -6,7 +6,15 @@ public struct ConfigurationLayer: Equatable, Sendable {
     public var listenMode: ListenMode?
     public var kernelMigrate: KernelMigrate?
     public var backlog: Int?
-    public var readiness: ReadinessMode?
+    public var readiness: ReadinessProbe?
+    public var adminPortBase: UInt16?
+    public var watchdog: Duration?
+    public var liveness: LivenessProbe?
+    public var livenessInterval: Duration?
+    public var livenessThreshold: Int?
+    public var health: ListenAddress?
+    public var minReady: Int?
+    public var shutdownDelay: Duration?
     public var readyTimeout: Duration?
     public var stopSignal: UnixSignal?
     public var drainTimeout: Duration?
@@ -28,6 +36,14 @@ public struct ConfigurationLayer: Equatable, Sendable {
         if let kernelMigrate { merged.kernelMigrate = kernelMigrate }
         if let backlog { merged.backlog = backlog }
         if let readiness { merged.readiness = readiness }
+        if let adminPortBase { merged.adminPortBase = adminPortBase }
+        if let watchdog { merged.watchdog = watchdog }
+        if let liveness { merged.liveness = liveness }
+        if let livenessInterval { merged.livenessInterval = livenessInterval }
+        if let livenessThreshold { merged.livenessThreshold = livenessThreshold }
+        if let health { merged.health = health }
+        if let minReady { merged.minReady = minReady }
+        if let shutdownDelay { merged.shutdownDelay = shutdownDelay }
         if let readyTimeout { merged.readyTimeout = readyTimeout }
         if let stopSignal { merged.stopSignal = stopSignal }
         if let drainTimeout { merged.drainTimeout = drainTimeout }

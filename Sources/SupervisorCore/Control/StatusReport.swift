@@ -1,4 +1,4 @@
-/// A snapshot of the supervisor for `supervisor status` (and, later, the HTTP status endpoint).
+/// A snapshot of the supervisor for `supervisor status` and the HTTP `/status` endpoint.
 public struct StatusReport: Codable, Equatable, Sendable {
     public struct Instance: Codable, Equatable, Sendable {
         public var slot: Int
@@ -12,6 +12,10 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var restarts: Int
         /// The last `STATUS=` it sent.
         public var status: String?
+        /// Why it is being replaced while it still serves (watchdog, liveness probe).
+        public var unhealthy: String?
+        /// The last result of its readiness or liveness probe, or when it last sent `WATCHDOG=1`.
+        public var probe: String?
     }
 
     public struct Rollout: Codable, Equatable, Sendable {
@@ -23,14 +27,18 @@ public struct StatusReport: Codable, Equatable, Sendable {
 
     public struct LastResult: Codable, Equatable, Sendable {
         public var succeeded: Bool
+        /// `started`, `completed`, `rolled_back` or `failed`.
+        public var result: String
         public var message: String
         /// Unix time in seconds.
         public var finishedAt: Double
     }
 
+    /// The supervisor's version.
+    public var version: String
     public var name: String
     public var supervisorPID: Int32
-    /// `running`, `stopping`.
+    /// `running`, `shutting-down` (out of rotation, waiting for `shutdown-delay`), `stopping`.
     public var state: String
     public var generation: Int?
     public var command: [String]
@@ -42,6 +50,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
     /// Why not, e.g. `tcp_migrate_req=0`.
     public var losslessReason: String?
     public var readiness: String
+    /// The liveness probe, when there is one.
+    public var liveness: String?
+    /// `watchdog-sec` in seconds, when set.
+    public var watchdogSeconds: Double?
+    /// How many instances `/readyz` needs.
+    public var minReady: Int
     public var instancesWanted: Int
     public var instances: [Instance]
     public var rollout: Rollout?

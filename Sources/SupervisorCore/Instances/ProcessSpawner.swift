@@ -7,17 +7,19 @@ import Glibc
 /// A process the supervisor started, with the read end of the pipe that carries its stdout and stderr.
 public struct SpawnedProcess: Sendable {
     public let pid: Int32
-    /// Non-blocking, close-on-exec; the caller owns it.
+    /// Non-blocking, close-on-exec; the caller owns it. -1 when the output was discarded.
     public let outputFD: Int32
 }
 
 /// Starts instance processes through the C shim (fork, then only async-signal-safe calls, then exec).
 public enum ProcessSpawner {
     /// Starts `path` with `arguments` (`arguments[0]` is the name it sees) and `environment`, in a new session, with
-    /// stdin from `/dev/null` and stdout and stderr into one pipe.
+    /// stdin from `/dev/null` (`nullDevice`, open for reading and writing) and stdout and stderr into one pipe, or
+    /// into `/dev/null` with `discardOutput`.
     ///
     /// `listeners` are passed the systemd way: as descriptors 3, 4, … with `LISTEN_FDS`, `LISTEN_FDNAMES` and
-    /// `LISTEN_PID`, which must name the child itself and so is written between fork and exec.
+    /// `LISTEN_PID`, which must name the child itself and so is written between fork and exec. `watchdog` sets
+    /// `WATCHDOG_USEC` and `WATCHDOG_PID` (the child's pid too), as systemd does for `WatchdogSec=`.
     ///
     /// - Throws: ``SystemCallError`` for `pipe`, `fork` or `execve` (`ENOENT`, `EACCES`, `ENOEXEC`: the program
     ///   cannot run), naming the program.
@@ -26,52 +28,67 @@ public enum ProcessSpawner {
         arguments: [String],
         environment: [String],
         listeners: [(fd: Int32, name: String)] = [],
+        watchdog: Duration? = nil,
+        discardOutput: Bool = false,
         nullDevice: Int32
     ) throws(SystemCallError) -> SpawnedProcess {
         var pipeFDs: [Int32] = [-1, -1]
-        try systemCall("pipe2") { supervisor_pipe_cloexec(&pipeFDs) }
+        if !discardOutput {
+            try systemCall("pipe2") { supervisor_pipe_cloexec(&pipeFDs) }
+        }
         let readEnd = pipeFDs[0]
-        let writeEnd = pipeFDs[1]
-        defer { close(writeEnd) }
+        let writeEnd = discardOutput ? nullDevice : pipeFDs[1]
+        defer { if !discardOutput { close(writeEnd) } }
 
         var variables = environment
+        var pidVariables: [String] = []
         if !listeners.isEmpty {
             variables.append("LISTEN_FDS=\(listeners.count)")
             variables.append("LISTEN_FDNAMES=\(listeners.map(\.name).joined(separator: ":"))")
-            variables.append(Self.listenPIDPlaceholder)
+            pidVariables.append("LISTEN_PID=")
         }
+        if let watchdog {
+            variables.append("WATCHDOG_USEC=\(watchdog.milliseconds * 1000)")
+            pidVariables.append("WATCHDOG_PID=")
+        }
+        let firstPIDVariable = variables.count
+        variables += pidVariables.map { $0 + Self.pidPlaceholder }
         let argv = CStringArray(arguments)
         let envp = CStringArray(variables)
         defer {
             argv.free()
             envp.free()
         }
-        // The child writes its pid over the placeholder's digits.
-        let listenPIDDigits = listeners.isEmpty ? nil : envp.pointer[variables.count - 1]! + "LISTEN_PID=".utf8.count
+        // The child writes its pid over each placeholder's digits.
+        let pidSlots: [UnsafeMutablePointer<CChar>?] = pidVariables.enumerated().map { offset, name in
+            envp.pointer[firstPIDVariable + offset]! + name.utf8.count
+        }
         let descriptors = listeners.map(\.fd)
         var pid: pid_t = 0
         let error = path.withCString { cPath in
             descriptors.withUnsafeBufferPointer { passed in
-                var request = supervisor_spawn_request(
-                    path: cPath, argv: argv.pointer, envp: envp.pointer, pass_fds: passed.baseAddress,
-                    pass_fd_count: Int32(passed.count), stdin_fd: nullDevice, stdout_fd: writeEnd, stderr_fd: writeEnd,
-                    listen_pid_digits: listenPIDDigits)
-                return supervisor_spawn(&request, &pid)
+                pidSlots.withUnsafeBufferPointer { slots in
+                    var request = supervisor_spawn_request(
+                        path: cPath, argv: argv.pointer, envp: envp.pointer, pass_fds: passed.baseAddress,
+                        pass_fd_count: Int32(passed.count), stdin_fd: nullDevice, stdout_fd: writeEnd,
+                        stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count))
+                    return supervisor_spawn(&request, &pid)
+                }
             }
         }
         if error != 0 {
-            close(readEnd)
+            if readEnd >= 0 { close(readEnd) }
             throw SystemCallError(
                 call: error == EAGAIN || error == ENOMEM ? "fork" : "execve", errno: error, subject: path)
         }
-        _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+        if readEnd >= 0 { _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK) }
         return SpawnedProcess(pid: pid, outputFD: readEnd)
     }
 }
 
 extension ProcessSpawner {
     /// Room for any pid: the child overwrites the zeros.
-    static let listenPIDPlaceholder = "LISTEN_PID=000000000000"
+    static let pidPlaceholder = "000000000000"
 }
 
 /// A NULL-terminated array of C strings, allocated with strdup; call ``free()`` when done.

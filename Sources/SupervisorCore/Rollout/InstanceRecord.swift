@@ -27,11 +27,16 @@ public struct InstanceRecord: Equatable, Sendable {
     public internal(set) var stoppingSince: ContinuousClock.Instant?
     /// The last `STATUS=` the instance sent.
     public internal(set) var statusText: String?
+    /// Why a ready instance is being replaced while it still serves (watchdog, liveness probe); `nil` when healthy.
+    public internal(set) var unhealthy: String?
     /// Set when a stop is wanted before the spawn finished.
     var stopWhenSpawned = false
 
     /// Running and not on its way out.
     public var isLive: Bool { phase == .spawning || phase == .starting || phase == .ready }
+
+    /// Ready, and not marked for replacement.
+    public var isServingHealthy: Bool { phase == .ready && unhealthy == nil }
 
     /// `instance #1 (pid 4312, generation 3)`, the way every message names an instance.
     public var label: String {

@@ -21,6 +21,9 @@ extension RolloutMachine {
         case statusText(InstanceID, String)
         /// The instance announced `MAINPID=`.
         case mainPID(InstanceID, Int32)
+        /// A ready instance failed a liveness check (watchdog, probe); the text says how. It keeps serving until its
+        /// replacement is ready.
+        case unhealthy(InstanceID, String)
         /// A process was reaped.
         case exited(pid: Int32, ExitStatus)
         /// A timer set with ``Action/startTimer(_:after:)`` expired.
@@ -54,6 +57,22 @@ extension RolloutMachine {
         case serviceState(ServiceState)
         /// Every instance is gone after a stop: exit with this code; the message, when present, says why.
         case exit(code: Int32, message: String?, failedInstance: InstanceID?)
+        /// Something to count or time for metrics.
+        case measure(Measurement)
+    }
+
+    /// What the metrics record.
+    public enum Measurement: Equatable, Sendable {
+        /// An instance became ready this long after it was started.
+        case becameReady(after: Duration)
+        /// An instance that was asked to stop exited after draining this long; `forced` when it got SIGKILL.
+        case drained(Duration, forced: Bool)
+        /// An instance got SIGKILL because its drain took too long (or a second stop asked for it).
+        case forcedKill
+        /// A slot's instance was restarted or replaced after a failure.
+        case restart
+        /// A rollout (or the first start) ended.
+        case rollout(ReloadResult.Kind, Duration)
     }
 
     /// A timer the machine asked for; stale timers are ignored when they fire.
@@ -97,8 +116,21 @@ extension RolloutMachine {
 
 /// How a reload ended, as its caller is told.
 public struct ReloadResult: Equatable, Sendable {
+    /// The kinds of ending.
+    public enum Kind: String, Equatable, Sendable {
+        /// The first generation serves.
+        case started
+        /// The new generation serves.
+        case completed
+        /// The new generation failed and the previous one serves.
+        case rolledBack = "rolled_back"
+        /// Nothing was rolled out: the configuration was unusable, or the supervisor is stopping.
+        case failed
+    }
+
     /// `true` when the new generation serves.
-    public let succeeded: Bool
+    public var succeeded: Bool { kind == .started || kind == .completed }
+    public let kind: Kind
     /// One line for a person: what happened and to what.
     public let message: String
     /// The instance whose failure caused a rollback; its last output explains it.
@@ -109,13 +141,13 @@ public struct ReloadResult: Equatable, Sendable {
     public let finishedAt: ContinuousClock.Instant
 
     public init(
-        succeeded: Bool,
+        kind: Kind,
         message: String,
         failedInstance: InstanceID? = nil,
         generation: Generation?,
         finishedAt: ContinuousClock.Instant
     ) {
-        self.succeeded = succeeded
+        self.kind = kind
         self.message = message
         self.failedInstance = failedInstance
         self.generation = generation

@@ -65,6 +65,7 @@ public struct RolloutMachine: Sendable {
         case .announcedStopping(let id): announcedStopping(id)
         case .statusText(let id, let text): update(id) { $0.statusText = text }
         case .mainPID(let id, let pid): update(id) { $0.mainPID = pid }
+        case .unhealthy(let id, let reason): becameUnhealthy(id, reason: reason)
         case .exited(let pid, let status): exited(pid: pid, status: status)
         case .timerFired(let timer): timerFired(timer)
         case .stopRequested(let force): stop(force: force)
@@ -152,11 +153,28 @@ public struct RolloutMachine: Sendable {
         records[index].phase = .ready
         records[index].readyAt = now
         let record = records[index]
-        let elapsed = (now - record.createdAt).secondsText
-        log(.info, "\(record.label) is ready after \(elapsed)", rolloutRelated: record.generation == rollout?.to)
+        let elapsed = now - record.createdAt
+        actions.append(.measure(.becameReady(after: elapsed)))
+        log(
+            .info, "\(record.label) is ready after \(elapsed.secondsText)",
+            rolloutRelated: record.generation == rollout?.to)
         if record.generation != target {
             log(.debug, "\(record.label) is no longer wanted (the target is \(target.map(String.init) ?? "none"))")
         }
+    }
+
+    private mutating func becameUnhealthy(_ id: InstanceID, reason: String) {
+        guard let index = index(of: id), records[index].phase == .ready, records[index].unhealthy == nil else { return }
+        let record = records[index]
+        // A new generation that fails its liveness check before its rollout completed is a failed release.
+        if let rollout, rollout.to == record.generation, let from = rollout.from {
+            rollBack(to: from, reason: "\(record.label) \(reason)", failedInstance: id)
+            return
+        }
+        records[index].unhealthy = reason
+        restartCounts[record.slot, default: 0] += 1
+        actions.append(.measure(.restart))
+        log(.warning, "\(record.label) \(reason); it keeps serving until its replacement is ready")
     }
 
     private mutating func announcedStopping(_ id: InstanceID) {
@@ -179,9 +197,12 @@ public struct RolloutMachine: Sendable {
         }
         switch record.phase {
         case .stopping, .killed:
-            let drained = record.stoppingSince.map { (now - $0).secondsText } ?? "0 s"
+            let drained = record.stoppingSince.map { now - $0 } ?? .zero
             let level: LogLevel = record.phase == .killed ? .warning : .info
-            log(level, "\(record.label) \(status) after draining for \(drained)", rolloutRelated: rollout != nil)
+            actions.append(.measure(.drained(drained, forced: record.phase == .killed)))
+            log(
+                level, "\(record.label) \(status) after draining for \(drained.secondsText)",
+                rolloutRelated: rollout != nil)
         case .starting:
             failed(record, reason: "\(record.label) \(status) before it was ready")
         case .ready:
@@ -212,6 +233,7 @@ public struct RolloutMachine: Sendable {
                     + "sending SIGKILL",
                 rolloutRelated: rollout != nil)
             actions.append(.killGroup(pid: pid, mainPID: mainPID))
+            actions.append(.measure(.forcedKill))
         case .restart(let slot, let token):
             guard pendingRestarts[slot] == token else { return }
             pendingRestarts[slot] = nil
@@ -254,6 +276,7 @@ public struct RolloutMachine: Sendable {
         let uptime = now - (record.readyAt ?? record.createdAt)
         let delay = backoffs[record.slot, default: RestartBackoff()].delayAfterFailure(uptime: uptime)
         restartCounts[record.slot, default: 0] += 1
+        actions.append(.measure(.restart))
         restartTokens += 1
         pendingRestarts[record.slot] = restartTokens
         actions.append(.startTimer(.restart(record.slot, token: restartTokens), after: delay))
@@ -273,8 +296,9 @@ public struct RolloutMachine: Sendable {
         let message = "\(reason); rolled back to \(previous)"
         log(.error, message)
         let result = ReloadResult(
-            succeeded: false, message: message, failedInstance: failedInstance, generation: previous,
+            kind: .rolledBack, message: message, failedInstance: failedInstance, generation: previous,
             finishedAt: now)
+        actions.append(.measure(.rollout(.rolledBack, now - failedRollout.startedAt)))
         lastResult = result
         actions.append(.finishReload(failedRollout.waiters, result))
         actions.append(.serviceState(.ready(status: servingStatus())))
@@ -285,7 +309,7 @@ public struct RolloutMachine: Sendable {
         rollout = nil
         let message = "\(reason); the first generation never became ready, stopping"
         lastResult = ReloadResult(
-            succeeded: false, message: message, failedInstance: failedInstance, generation: nil, finishedAt: now)
+            kind: .failed, message: message, failedInstance: failedInstance, generation: nil, finishedAt: now)
         lifecycle = .stopping(exitCode: 1, message: message, failedInstance: failedInstance)
         log(.error, message)
         abandonReloads(because: "the first generation never became ready")
@@ -303,16 +327,16 @@ public struct RolloutMachine: Sendable {
         for slot in occupiedSlots() where slot.index < policy.instances {
             let live = records.filter { $0.slot == slot && $0.isLive }
             let starting = live.contains { $0.generation == target && $0.phase != .ready }
-            let serving = live.contains { $0.generation != target && $0.phase == .ready }
+            let serving = live.contains { ($0.generation != target || $0.unhealthy != nil) && $0.phase == .ready }
             if starting && serving { replacementsStarting.insert(slot) }
         }
 
         for slotIndex in 0..<policy.instances {
             let slot = Slot(slotIndex)
             let live = records.indices.filter { records[$0].slot == slot && records[$0].isLive }
-            if let ready = live.first(where: { records[$0].generation == target && records[$0].phase == .ready }) {
+            if let ready = live.first(where: { records[$0].generation == target && records[$0].isServingHealthy }) {
                 for index in live where index != ready { stopInstance(at: index) }
-            } else if live.contains(where: { records[$0].generation == target }) {
+            } else if live.contains(where: { records[$0].generation == target && records[$0].phase != .ready }) {
                 // The replacement is on its way: whatever else is starting here will never be needed.
                 for index in live where records[index].generation != target && records[index].phase != .ready {
                     stopInstance(at: index)
@@ -330,7 +354,7 @@ public struct RolloutMachine: Sendable {
         }
 
         let everySlotServesTarget = (0..<policy.instances).allSatisfy { index in
-            records.contains { $0.slot.index == index && $0.generation == target && $0.phase == .ready }
+            records.contains { $0.slot.index == index && $0.generation == target && $0.isServingHealthy }
         }
         guard everySlotServesTarget else { return }
         for index in records.indices where records[index].slot.index >= policy.instances && records[index].isLive {
@@ -348,8 +372,10 @@ public struct RolloutMachine: Sendable {
         let message =
             "\(finished.to) is serving: \(policy.instances)/\(policy.instances) instances ready; "
             + (finished.from == nil ? "start took \(took)" : "rollout took \(took)")
-        let result = ReloadResult(succeeded: true, message: message, generation: finished.to, finishedAt: now)
+        let kind: ReloadResult.Kind = finished.from == nil ? .started : .completed
+        let result = ReloadResult(kind: kind, message: message, generation: finished.to, finishedAt: now)
         lastResult = result
+        actions.append(.measure(.rollout(kind, now - finished.startedAt)))
         log(.notice, message)
         actions.append(.finishReload(finished.waiters, result))
         actions.append(.serviceState(.ready(status: servingStatus())))
@@ -403,6 +429,7 @@ public struct RolloutMachine: Sendable {
             records[index].phase = .killed
             log(.warning, "\(records[index].label) is still draining; sending SIGKILL as asked")
             actions.append(.killGroup(pid: pid, mainPID: mainPID))
+            actions.append(.measure(.forcedKill))
         }
     }
 
@@ -426,7 +453,8 @@ public struct RolloutMachine: Sendable {
 
     private mutating func finish(_ waiters: [ReloadRequestID], succeeded: Bool, _ message: String) {
         log(succeeded ? .notice : .warning, message)
-        let result = ReloadResult(succeeded: succeeded, message: message, generation: target, finishedAt: now)
+        let result = ReloadResult(
+            kind: succeeded ? .completed : .failed, message: message, generation: target, finishedAt: now)
         lastResult = result
         actions.append(.finishReload(waiters, result))
     }

@@ -32,11 +32,7 @@ extension Supervisor {
                 if mainPID != pid { _ = kill(mainPID, SIGKILL) }
                 followUp = nil
             case .startTimer(let timer, let delay):
-                let sink = eventSink
-                Task {
-                    try? await Task.sleep(for: delay)
-                    sink.yield(.timer(timer))
-                }
+                after(delay, .timer(timer))
                 followUp = nil
             case .log(let level, let message, let waiters):
                 log(level, message)
@@ -60,6 +56,9 @@ extension Supervisor {
                 followUp = nil
             case .exit(let code, let message, let failedInstance):
                 finishRun(code: code, message: message, failedInstance: failedInstance)
+                followUp = nil
+            case .measure(let measurement):
+                metrics.record(measurement)
                 followUp = nil
             }
             if let followUp { queue.append(contentsOf: machine.handle(followUp, now: .now)) }

@@ -21,7 +21,7 @@ extension Supervisor {
                 reply.yield(.progress("stopping: draining \(live == 1 ? "1 instance" : "\(live) instances")"))
             }
             stopReplies.append(reply)
-            handle(.stopRequested(force: false))
+            beginStop(force: false)
         }
     }
 
@@ -36,10 +36,11 @@ extension Supervisor {
         let configuration = machine.target.flatMap { configurations[$0] } ?? initialConfiguration
         let state: String
         switch machine.lifecycle {
-        case .notStarted, .running: state = "running"
+        case .notStarted, .running: state = shuttingDown ? "shutting-down" : "running"
         case .stopping, .exited: state = "stopping"
         }
         return StatusReport(
+            version: SupervisorVersion.current,
             name: initialConfiguration.name,
             supervisorPID: getpid(),
             state: state,
@@ -49,21 +50,39 @@ extension Supervisor {
             listenMode: configuration.listenMode.rawValue,
             lossless: lossless.lossless,
             losslessReason: lossless.reason,
-            readiness: configuration.readiness.rawValue,
+            readiness: configuration.readiness.description,
+            liveness: configuration.liveness?.description,
+            watchdogSeconds: configuration.watchdog.map { Double($0.milliseconds) / 1000 },
+            minReady: configuration.minReady,
             instancesWanted: configuration.instances,
             instances: machine.records.map { record in
                 StatusReport.Instance(
                     slot: record.slot.index, pid: record.mainPID, generation: record.generation.number,
                     state: record.phase.rawValue, readySince: record.readyAt.map(wall),
-                    restarts: machine.restartCounts[record.slot] ?? 0, status: record.statusText)
+                    restarts: machine.restartCounts[record.slot] ?? 0, status: record.statusText,
+                    unhealthy: record.unhealthy, probe: probeSummary(record))
             },
             rollout: machine.rollout.map {
                 StatusReport.Rollout(from: $0.from?.number, to: $0.to.number, startedAt: wall($0.startedAt))
             },
             queuedReloads: machine.queuedReloadCount,
             lastResult: machine.lastResult.map {
-                StatusReport.LastResult(succeeded: $0.succeeded, message: $0.message, finishedAt: wall($0.finishedAt))
+                StatusReport.LastResult(
+                    succeeded: $0.succeeded, result: $0.kind.rawValue, message: $0.message,
+                    finishedAt: wall($0.finishedAt))
             })
+    }
+
+    /// What the instance's probes last saw, for `status`.
+    private func probeSummary(_ record: InstanceRecord) -> String? {
+        var parts: [String] = []
+        if let summary = probes[record.id]?.summary { parts.append(summary) }
+        if let running = instances[record.id], running.configuration.watchdog != nil,
+            let last = probes[record.id]?.lastWatchdog
+        {
+            parts.append("WATCHDOG=1 \((ContinuousClock.now - last).secondsText) ago")
+        }
+        return parts.isEmpty ? nil : parts.joined(separator: "; ")
     }
 
     static func wallClockSeconds() -> Double {

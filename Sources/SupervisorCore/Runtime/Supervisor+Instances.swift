@@ -26,23 +26,26 @@ extension Supervisor {
             notify.close()
             return .spawnFailed(id, error.message)
         }
+        var own = [
+            EnvironmentVariable(name: "NOTIFY_SOCKET", value: notifyPath),
+            EnvironmentVariable(name: "SUPERVISOR_NAME", value: configuration.name),
+            EnvironmentVariable(name: "SUPERVISOR_INSTANCE", value: String(slot.index)),
+            EnvironmentVariable(name: "SUPERVISOR_GENERATION", value: String(generation.number)),
+            EnvironmentVariable(
+                name: "SUPERVISOR_LISTEN", value: configuration.listen.map(\.description).joined(separator: ",")),
+        ]
+        let adminPort = configuration.adminPortBase.map { freeAdminPort(base: Int($0), slot: slot, of: configuration) }
+        if let adminPort {
+            own.append(EnvironmentVariable(name: "SUPERVISOR_ADMIN_PORT", value: String(adminPort)))
+        }
         let environment = InstanceEnvironment.build(
-            inherited: inheritedEnvironment,
-            additions: configuration.environment,
-            instance: [
-                EnvironmentVariable(name: "NOTIFY_SOCKET", value: notifyPath),
-                EnvironmentVariable(name: "SUPERVISOR_NAME", value: configuration.name),
-                EnvironmentVariable(name: "SUPERVISOR_INSTANCE", value: String(slot.index)),
-                EnvironmentVariable(name: "SUPERVISOR_GENERATION", value: String(generation.number)),
-                EnvironmentVariable(
-                    name: "SUPERVISOR_LISTEN", value: configuration.listen.map(\.description).joined(separator: ",")),
-            ])
+            inherited: inheritedEnvironment, additions: configuration.environment, instance: own)
         let process: SpawnedProcess
         do {
             let listeners = try listenerDescriptors(for: configuration, slot: slot)
             process = try ProcessSpawner.spawn(
                 path: program, arguments: configuration.command, environment: environment, listeners: listeners,
-                nullDevice: nullDevice)
+                watchdog: configuration.watchdog, nullDevice: nullDevice)
         } catch {
             notify.close()
             return .spawnFailed(id, error.description)
@@ -50,10 +53,23 @@ extension Supervisor {
         let label = "[\(configuration.name)\(slot) g\(generation.number) pid \(process.pid)]"
         let output = InstanceOutput(fd: process.outputFD, label: label, log: standardError, queue: ioQueue)
         instances[id] = RunningInstance(
-            notify: notify, output: output, pid: process.pid, readiness: configuration.readiness,
-            listenPorts: configuration.listen.map(\.port))
-        if configuration.readiness == .listen { scheduleListenProbe() }
+            notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
+            configuration: configuration, environment: environment)
+        probes[id] = ProbeState()
+        switch configuration.readiness {
+        case .listen: scheduleListenProbe()
+        case .http, .exec: after(Self.probeInterval, .check(id, .readiness))
+        case .notify: break
+        }
         return .spawned(id, pid: process.pid)
+    }
+
+    /// The admin port of a new instance in `slot`: base + slot, unless a live instance holds that (the instance it
+    /// replaces, which serves until the new one is ready), then base + instances + slot, and so on.
+    func freeAdminPort(base: Int, slot: Slot, of configuration: Configuration) -> Int {
+        let held = Set(instances.values.compactMap(\.adminPort))
+        let candidates = stride(from: base + slot.index, through: 65535, by: configuration.instances)
+        return candidates.first { !held.contains($0) } ?? base + slot.index
     }
 
     /// Collects every child that has exited, and tells the machine about the ones that were instances.
@@ -64,6 +80,10 @@ extension Supervisor {
             if pid < 0 && errno == EINTR { continue }
             guard pid > 0 else { return }
             let exitStatus = ExitStatus(waitStatus: status)
+            if let prober = probeProcesses.removeValue(forKey: pid) {
+                probed(prober, .readiness, passed: exitStatus.isSuccess, detail: "exec probe \(exitStatus)")
+                continue
+            }
             guard let record = machine.records.first(where: { $0.mainPID == pid || $0.pid == pid }) else {
                 logger.debug("reaped pid \(pid), an orphan of an instance; it \(exitStatus)")
                 continue
@@ -82,6 +102,7 @@ extension Supervisor {
     /// Closes what an instance that is gone used: its notify socket and its output pipe.
     func release(_ id: InstanceID) {
         guard let running = instances.removeValue(forKey: id) else { return }
+        probes[id] = nil
         running.notify.close()
         running.output.close()
         retainedOutput.append((id, running.output.lastLines))
@@ -94,11 +115,13 @@ extension Supervisor {
         let sender = datagram.senderPID.map { "pid \($0)" } ?? "an unknown sender"
         if datagram.truncated {
             logger.warning("dropped a notify message for \(record.label) from \(sender): longer than 4096 bytes")
+            metrics.notifyMessageDropped()
             return
         }
         let check = NotifySender(pid: pid, mainPID: record.mainPID ?? pid, uid: getuid())
         if let refusal = check.refusal(for: datagram, table: { ProcessTable.current() }) {
             logger.warning("dropped a notify message for \(record.label): \(refusal)")
+            metrics.notifyMessageDropped()
             return
         }
         let message: NotifyMessage
@@ -106,6 +129,7 @@ extension Supervisor {
             message = try NotifyMessage.parse(datagram.bytes)
         } catch {
             logger.warning("dropped a notify message for \(record.label) from \(sender): \(error)")
+            metrics.notifyMessageDropped()
             return
         }
         for problem in message.problems { logger.warning("\(record.label) sent \(problem); ignored") }
@@ -116,11 +140,16 @@ extension Supervisor {
         if let status = message.status { handle(.statusText(id, status)) }
         if let mainPID = message.mainPID { acceptMainPID(mainPID, for: record) }
         if message.ready {
-            if running.readiness == .notify {
-                handle(.ready(id))
+            if running.configuration.readiness == .notify {
+                markReady(id)
             } else {
-                logger.debug("\(record.label) sent READY=1; readiness is judged by its listening sockets")
+                logger.debug("\(record.label) sent READY=1; readiness is judged by \(running.configuration.readiness)")
             }
+        }
+        switch message.watchdog {
+        case .ping: probes[id]?.lastWatchdog = .now
+        case .trigger: handle(.unhealthy(id, "asked to be treated as hung (WATCHDOG=trigger)"))
+        case nil: break
         }
         if message.stopping { handle(.announcedStopping(id)) }
         if let code = message.errorNumber {
@@ -145,9 +174,9 @@ extension Supervisor {
         probeScheduled = false
         var stillStarting = false
         for record in machine.records where record.phase == .starting {
-            guard let running = instances[record.id], running.readiness == .listen else { continue }
-            if ListenProbe(ports: running.listenPorts).isListening(pid: running.pid) {
-                handle(.ready(record.id))
+            guard let running = instances[record.id], running.configuration.readiness == .listen else { continue }
+            if ListenProbe(ports: running.configuration.listen.map(\.port)).isListening(pid: running.pid) {
+                markReady(record.id)
             } else {
                 stillStarting = true
             }

@@ -2,6 +2,7 @@ internal import CSupervisorShims
 import Dispatch
 internal import Logging
 internal import NIOPosix
+import Synchronization
 internal import SystemdSupport
 
 #if canImport(Glibc)
@@ -21,18 +22,42 @@ public final class Supervisor {
         case timer(RolloutMachine.TimerID)
         case probeListening
         case control(ControlRequest, AsyncStream<ControlReply>.Continuation)
+        case ping(PingReply)
+        case check(InstanceID, ProbeKind)
+        case probeResult(InstanceID, ProbeKind, passed: Bool, detail: String)
+        case stopAfterDelay
+        case killProbe(Int32)
+    }
+
+    /// The checks that run for an instance besides sd_notify.
+    enum ProbeKind: Sendable {
+        case readiness, watchdog, liveness
     }
 
     struct RunningInstance {
         let notify: NotifySocket
         let output: InstanceOutput
         let pid: Int32
-        let readiness: ReadinessMode
-        let listenPorts: [UInt16]
+        let slot: Slot
+        /// `SUPERVISOR_ADMIN_PORT`, with `--admin-port-base`.
+        let adminPort: Int?
+        let configuration: Configuration
+        let environment: [String]
+    }
+
+    /// What the probes of an instance have seen.
+    struct ProbeState {
+        var lastWatchdog: ContinuousClock.Instant?
+        var livenessFailures = 0
+        var inFlight = false
+        /// A line for `status`, e.g. `ready probe: GET …: 200 in 3 ms`.
+        var summary: String?
     }
 
     let source: ConfigurationSource
     let initialConfiguration: Configuration
+    /// The configuration the supervisor started with (a reload may change what instances run, not this).
+    public var configuration: Configuration { initialConfiguration }
     let controlSocket: ControlSocketLocation
     let notifyDirectory: String
     let inheritedEnvironment: [String]
@@ -59,6 +84,14 @@ public final class Supervisor {
     var stopSignalsReceived = 0
     var lastStatusLine = ""
     var probeScheduled = false
+    var probes: [InstanceID: ProbeState] = [:]
+    /// Readiness probe processes (`exec:`) that run now, by pid.
+    var probeProcesses: [Int32: InstanceID] = [:]
+    /// `/readyz` answers 503 from the moment a stop is asked for, through the shutdown delay.
+    var shuttingDown = false
+    let metrics = SupervisorMetrics()
+    /// What other threads may read about this supervisor.
+    public private(set) var observer: SupervisorObserver!
     var exitCode: Int32?
     let events: AsyncStream<Event>
     let eventSink: AsyncStream<Event>.Continuation
@@ -78,10 +111,12 @@ public final class Supervisor {
         self.notifyDirectory = "\(controlSocket.directory)/\(configuration.name).notify"
         self.inheritedEnvironment = environment
         self.logger = logger
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         guard null >= 0 else { throw ConfigurationError("cannot open /dev/null: \(String(cString: strerror(errno)))") }
         self.nullDevice = null
         (events, eventSink) = AsyncStream.makeStream(of: Event.self)
+        let sink = eventSink
+        observer = SupervisorObserver { sink.yield(.ping($0)) }
     }
 
     deinit { close(nullDevice) }
@@ -171,6 +206,11 @@ public final class Supervisor {
         case .timer(let timer): handle(.timerFired(timer))
         case .probeListening: probeListening()
         case .control(let request, let reply): received(request, reply: reply)
+        case .ping(let reply): reply.resolve(true)
+        case .check(let id, let kind): check(id, kind)
+        case .probeResult(let id, let kind, let passed, let detail): probed(id, kind, passed: passed, detail: detail)
+        case .stopAfterDelay: handle(.stopRequested(force: false))
+        case .killProbe(let pid): killProbe(pid)
         }
     }
 
@@ -189,7 +229,7 @@ public final class Supervisor {
             } else {
                 logger.notice("\(signal): stopping")
             }
-            handle(.stopRequested(force: stopSignalsReceived > 1))
+            beginStop(force: stopSignalsReceived > 1)
         default:
             break
         }
@@ -200,6 +240,51 @@ public final class Supervisor {
         perform(machine.handle(event, now: .now))
         releaseUnneededListeners()
         publishStatusLine()
+        publishObservation()
+    }
+
+    /// Asks the instances to stop; with a `shutdown-delay`, `/readyz` answers 503 for that long first, so load
+    /// balancers take this host out of rotation before anything drains.
+    func beginStop(force: Bool) {
+        let delay = (machine.target.flatMap { configurations[$0] } ?? initialConfiguration).shutdownDelay
+        if force || delay == .zero || shuttingDown || machine.lifecycle != .running {
+            shuttingDown = true
+            handle(.stopRequested(force: force))
+            return
+        }
+        shuttingDown = true
+        publishObservation()
+        systemd.stopping(status: "stopping in \(delay.secondsText): out of rotation first (shutdown-delay)")
+        logger.notice(
+            "stopping in \(delay.secondsText): /readyz answers 503 meanwhile, so load balancers move away first")
+        after(delay, .stopAfterDelay)
+    }
+
+    /// Feeds `event` back into the loop after `delay`.
+    func after(_ delay: Duration, _ event: Event) {
+        Self.schedule(event, after: delay, into: eventSink)
+    }
+
+    private static func schedule(_ event: Event, after delay: Duration, into sink: AsyncStream<Event>.Continuation) {
+        Task {
+            try? await Task.sleep(for: delay)
+            sink.yield(event)
+        }
+    }
+
+    /// Publishes what the observer shows and updates the metrics' gauges.
+    func publishObservation() {
+        let report = statusReport()
+        let ready = machine.records.filter { $0.phase == .ready }.count
+        let minReady = (machine.target.flatMap { configurations[$0] } ?? initialConfiguration).minReady
+        let stopping = shuttingDown
+        observer.published.withLock { state in
+            state.report = report
+            state.readyInstances = ready
+            state.minReady = minReady
+            state.shuttingDown = stopping
+        }
+        metrics.update(from: machine, lossless: lossless.lossless)
     }
 
     /// Keeps systemd's `STATUS=` in step with the instances.

@@ -1,0 +1,143 @@
+internal import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// How often a readiness probe runs while an instance starts.
+    static let probeInterval: Duration = .milliseconds(200)
+    /// How long one probe attempt may take.
+    static let probeTimeout: Duration = .seconds(2)
+
+    /// The instance is ready, whichever probe said so: tell the machine, then start watching its liveness.
+    func markReady(_ id: InstanceID) {
+        handle(.ready(id))
+        guard let record = machine.record(id), record.phase == .ready, let running = instances[id] else { return }
+        if let watchdog = running.configuration.watchdog {
+            probes[id]?.lastWatchdog = .now
+            after(watchdog, .check(id, .watchdog))
+        }
+        if running.configuration.liveness != nil {
+            after(running.configuration.livenessInterval, .check(id, .liveness))
+        }
+    }
+
+    /// A probe's turn has come for an instance.
+    func check(_ id: InstanceID, _ kind: ProbeKind) {
+        guard let record = machine.record(id), let running = instances[id] else { return }
+        switch kind {
+        case .readiness:
+            guard record.phase == .starting, probes[id]?.inFlight == false else { return }
+            runReadinessProbe(id, running)
+        case .watchdog:
+            guard record.isServingHealthy, let interval = running.configuration.watchdog,
+                let last = probes[id]?.lastWatchdog
+            else { return }
+            let silent = ContinuousClock.now - last
+            if silent >= interval {
+                handle(
+                    .unhealthy(
+                        id, "sent no WATCHDOG=1 for \(silent.secondsText) (watchdog-sec \(interval.secondsText))"))
+            } else {
+                after(interval - silent, .check(id, .watchdog))
+            }
+        case .liveness:
+            guard record.isServingHealthy, case .http(let url) = running.configuration.liveness,
+                probes[id]?.inFlight == false
+            else { return }
+            runHTTPProbe(id, .liveness, url: url, running: running)
+        }
+    }
+
+    /// The outcome of a probe that ran off the event loop.
+    func probed(_ id: InstanceID, _ kind: ProbeKind, passed: Bool, detail: String) {
+        probes[id]?.inFlight = false
+        guard let record = machine.record(id), let running = instances[id] else { return }
+        switch kind {
+        case .readiness:
+            probes[id]?.summary = "ready probe: \(detail)"
+            guard record.phase == .starting else { return }
+            if passed {
+                markReady(id)
+            } else {
+                logger.debug("\(record.label) is not ready yet: \(detail)")
+                after(Self.probeInterval, .check(id, .readiness))
+            }
+        case .liveness:
+            guard record.isServingHealthy else { return }
+            let configuration = running.configuration
+            if passed {
+                probes[id]?.livenessFailures = 0
+                probes[id]?.summary = "liveness: \(detail)"
+            } else {
+                let failures = (probes[id]?.livenessFailures ?? 0) + 1
+                probes[id]?.livenessFailures = failures
+                probes[id]?.summary = "liveness: failed \(failures) in a row: \(detail)"
+                logger.warning(
+                    "\(record.label) failed its liveness probe (\(failures) of \(configuration.livenessThreshold)): \(detail)"
+                )
+                if failures >= configuration.livenessThreshold {
+                    handle(.unhealthy(id, "failed its liveness probe \(failures) times in a row (\(detail))"))
+                    return
+                }
+            }
+            after(configuration.livenessInterval, .check(id, .liveness))
+        case .watchdog:
+            break
+        }
+    }
+
+    /// Kills an `exec:` probe that still runs after its timeout (its exit then fails the attempt).
+    func killProbe(_ pid: Int32) {
+        guard probeProcesses[pid] != nil else { return }
+        kill(-pid, SIGKILL)
+    }
+
+    private func runReadinessProbe(_ id: InstanceID, _ running: RunningInstance) {
+        switch running.configuration.readiness {
+        case .http(let url):
+            runHTTPProbe(id, .readiness, url: url, running: running)
+        case .exec(let command):
+            runExecProbe(id, command: command, running: running)
+        case .notify, .listen:
+            break
+        }
+    }
+
+    private func runHTTPProbe(_ id: InstanceID, _ kind: ProbeKind, url: ProbeURL, running: RunningInstance) {
+        guard let target = try? url.resolve(slot: running.slot.index, adminPort: running.adminPort ?? 0) else { return }
+        probes[id]?.inFlight = true
+        Self.probe(target, for: id, kind, into: eventSink)
+    }
+
+    private static func probe(
+        _ target: (host: String, port: UInt16, path: String),
+        for id: InstanceID,
+        _ kind: ProbeKind,
+        into sink: AsyncStream<Event>.Continuation
+    ) {
+        Task {
+            let outcome = await HTTPProbe.get(
+                host: target.host, port: target.port, path: target.path, timeout: probeTimeout)
+            sink.yield(.probeResult(id, kind, passed: outcome.passed, detail: outcome.detail))
+        }
+    }
+
+    /// Runs `/bin/sh -c COMMAND` with the instance's environment plus `SUPERVISOR_PID`; its exit, reaped with the
+    /// instances', is the answer. One that hangs is killed after ``probeTimeout``.
+    private func runExecProbe(_ id: InstanceID, command: String, running: RunningInstance) {
+        let environment = running.environment + ["SUPERVISOR_PID=\(running.pid)"]
+        do {
+            // Only the probe's exit status answers; its output goes to /dev/null.
+            let process = try ProcessSpawner.spawn(
+                path: "/bin/sh", arguments: ["sh", "-c", command], environment: environment, discardOutput: true,
+                nullDevice: nullDevice)
+            probes[id]?.inFlight = true
+            probeProcesses[process.pid] = id
+            after(Self.probeTimeout, .killProbe(process.pid))
+        } catch {
+            probed(id, .readiness, passed: false, detail: "exec probe could not start: \(error)")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+internal import CoreMetrics
+internal import Metrics
+
+/// The supervisor's metrics, through swift-metrics (the executable bootstraps a Prometheus backend; without one they
+/// cost nothing). Names follow Prometheus conventions.
+struct SupervisorMetrics {
+    private let instancesByState: [InstanceRecord.Phase: Gauge] = Dictionary(
+        uniqueKeysWithValues: [InstanceRecord.Phase.starting, .ready, .stopping, .killed].map {
+            ($0, Gauge(label: "supervisor_instances", dimensions: [("state", $0.rawValue)]))
+        })
+    private let unhealthy = Gauge(label: "supervisor_instances_unhealthy")
+    private let generation = Gauge(label: "supervisor_generation")
+    private let lossless = Gauge(label: "supervisor_lossless")
+    private let reloads: [ReloadResult.Kind: Counter] = Dictionary(
+        uniqueKeysWithValues: [ReloadResult.Kind.completed, .rolledBack, .failed].map {
+            ($0, Counter(label: "supervisor_reloads_total", dimensions: [("result", $0.rawValue)]))
+        })
+    private let rolloutDuration = Timer(label: "supervisor_rollout_duration_seconds")
+    private let restarts = Counter(label: "supervisor_instance_restarts_total")
+    private let timeToReady = Timer(label: "supervisor_time_to_ready_seconds")
+    private let drainDuration = Timer(label: "supervisor_drain_duration_seconds")
+    private let forcedKills = Counter(label: "supervisor_forced_kills_total")
+    private let notifyDropped = Counter(label: "supervisor_notify_messages_dropped_total")
+
+    /// A notify datagram was dropped (bad sender, too long, malformed).
+    func notifyMessageDropped() { notifyDropped.increment() }
+
+    func record(_ measurement: RolloutMachine.Measurement) {
+        switch measurement {
+        case .becameReady(let duration): timeToReady.record(duration: duration)
+        case .drained(let duration, _): drainDuration.record(duration: duration)
+        case .forcedKill: forcedKills.increment()
+        case .restart: restarts.increment()
+        case .rollout(let kind, let duration):
+            reloads[kind]?.increment()
+            if kind == .completed || kind == .rolledBack { rolloutDuration.record(duration: duration) }
+        }
+    }
+
+    /// Sets the gauges from the machine's state.
+    func update(from machine: RolloutMachine, lossless isLossless: Bool) {
+        var counts: [InstanceRecord.Phase: Int] = [:]
+        for record in machine.records {
+            counts[record.phase == .spawning ? .starting : record.phase, default: 0] += 1
+        }
+        for (phase, gauge) in instancesByState { gauge.record(counts[phase] ?? 0) }
+        unhealthy.record(machine.records.filter { $0.unhealthy != nil && $0.isLive }.count)
+        generation.record(machine.target?.number ?? 0)
+        lossless.record(isLossless ? 1 : 0)
+    }
+}

@@ -1,0 +1,83 @@
+internal import NIOCore
+public import NIOHTTP1
+public import Prometheus
+public import SupervisedServer
+public import SupervisorCore
+
+#if canImport(FoundationEssentials)
+internal import FoundationEssentials
+#else
+internal import Foundation
+#endif
+
+/// What the supervisor's HTTP endpoint answers, independent of sockets:
+///
+/// - `GET /healthz`: 200 while the supervisor's event loop answers and at least one instance is ready, else 503.
+/// - `GET /readyz`: 200 while at least `min-ready` instances are ready and the supervisor is not shutting down
+///   (a rollout in progress or rolled back does not change that: the host keeps serving), else 503.
+/// - `GET /status`: the status as JSON.
+/// - `GET /metrics`: Prometheus text.
+///
+/// `HEAD` is answered like `GET`; other methods get 405, other paths 404. Bodies of the probes are one line a person
+/// can read.
+public struct HealthRoutes: Sendable {
+    let observer: SupervisorObserver
+    let registry: PrometheusCollectorRegistry
+    /// How long `/healthz` waits for the event loop.
+    let livenessTimeout: Duration
+
+    public init(
+        observer: SupervisorObserver, registry: PrometheusCollectorRegistry, livenessTimeout: Duration = .seconds(1)
+    ) {
+        self.observer = observer
+        self.registry = registry
+        self.livenessTimeout = livenessTimeout
+    }
+
+    /// The paths served.
+    public static let paths = ["/healthz", "/readyz", "/status", "/metrics"]
+
+    /// The response to a request for `uri` with `method`.
+    public func respond(method: HTTPMethod, uri: String) async -> HTTPServerResponse {
+        let path = String(uri.prefix { $0 != "?" })
+        guard Self.paths.contains(path) else {
+            return text(.notFound, "not found: \(path); try \(Self.paths.joined(separator: ", "))")
+        }
+        guard method == .GET || method == .HEAD else {
+            var response = text(.methodNotAllowed, "method \(method.rawValue) not allowed on \(path); use GET")
+            response.headers.replaceOrAdd(name: "Allow", value: "GET, HEAD")
+            return response
+        }
+        switch path {
+        case "/healthz":
+            let answer = await observer.liveness(timeout: livenessTimeout)
+            return text(answer.ok ? .ok : .serviceUnavailable, answer.text)
+        case "/readyz":
+            let answer = observer.readiness()
+            return text(answer.ok ? .ok : .serviceUnavailable, answer.text)
+        case "/status":
+            guard let report = observer.status else { return text(.serviceUnavailable, "not started yet") }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            guard let body = try? encoder.encode(report) else {
+                return text(.internalServerError, "cannot encode the status")
+            }
+            return response(.ok, contentType: "application/json", body: Array(body) + [UInt8(ascii: "\n")])
+        default:
+            var bytes: [UInt8] = []
+            registry.emit(into: &bytes)
+            return response(.ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: bytes)
+        }
+    }
+
+    private func text(_ status: HTTPResponseStatus, _ line: String) -> HTTPServerResponse {
+        response(status, contentType: "text/plain; charset=utf-8", body: Array((line + "\n").utf8))
+    }
+
+    private func response(_ status: HTTPResponseStatus, contentType: String, body: [UInt8]) -> HTTPServerResponse {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: contentType)
+        headers.add(name: "Cache-Control", value: "no-store")
+        return HTTPServerResponse(status: status, headers: headers, body: ByteBuffer(bytes: body))
+    }
+}
