@@ -115,7 +115,7 @@ extension SupervisorTests {
             (["--ready-timeout", "5x"], "invalid duration '5x' for --ready-timeout"),
             (["--stop-signal", "SIGFOO"], "--stop-signal SIGFOO is not a signal"),
             (["--listen", "localhost:80"], "'localhost' is not an IP address"),
-            (["--ready", "tcp"], "--ready tcp is not a readiness mode; use notify or listen"),
+            (["--ready", "tcp"], "--ready 'tcp' is not a readiness probe; use notify, listen, http:"),
             (["--instances", "0"], "instances must be between 1 and 1024"),
         ])
     func invalidValues(arguments: [String], expected: String) throws {

@@ -401,3 +401,71 @@ struct SteadyStateTests {
         #expect(driver.last.exits.first?.0 == 0)
     }
 }
+
+@Suite("Rollout state machine: liveness")
+struct LivenessTests {
+    @Test("an unhealthy instance keeps serving until its replacement is ready, then is stopped")
+    func unhealthyIsReplacedSafely() {
+        var driver = MachineDriver()
+        driver.startServing(MachineDriver.policy(instances: 2))
+        let hung = driver.machine.records[0]
+        driver.send(.unhealthy(hung.id, "sent no WATCHDOG=1 for 2 s"))
+        #expect(driver.last.spawns.map(\.1) == [Slot(0)])
+        #expect(driver.last.spawns.map(\.2) == [Generation(1)])
+        #expect(driver.last.signalledPIDs.isEmpty)
+        #expect(driver.last.contains(.measure(.restart)))
+        #expect(driver.machine.restartCounts[Slot(0)] == 1)
+        #expect(driver.machine.record(hung.id)?.unhealthy == "sent no WATCHDOG=1 for 2 s")
+
+        driver.readyAll()
+        #expect(driver.last.signalledPIDs == [hung.mainPID!])
+    }
+
+    @Test("an unhealthy instance whose replacement dies keeps serving, and the replacement is retried with backoff")
+    func unhealthyKeepsServingWhenReplacementFails() {
+        var driver = MachineDriver()
+        driver.startServing(MachineDriver.policy(instances: 1))
+        let hung = driver.machine.records[0]
+        driver.send(.unhealthy(hung.id, "failed its liveness probe 3 times in a row"))
+        let replacement = driver.machine.records.first { $0.id != hung.id }!
+        driver.send(.exited(pid: replacement.mainPID!, .exited(code: 1)))
+        #expect(driver.last.signalledPIDs.isEmpty)
+        #expect(driver.last.timers.contains { if case .restart = $0.0 { true } else { false } })
+        #expect(driver.machine.record(hung.id)?.phase == .ready)
+    }
+
+    @Test("a new instance that fails its liveness check before its rollout completed rolls the rollout back")
+    func unhealthyDuringRolloutRollsBack() {
+        var driver = MachineDriver()
+        driver.startServing(MachineDriver.policy(instances: 2))
+        driver.nextPolicy = MachineDriver.policy(instances: 2)
+        driver.send(.reloadRequested(ReloadRequestID(1)))
+        let new = driver.records(generation: 2)
+        driver.send(.ready(new[0].id))
+        driver.send(.unhealthy(new[0].id, "sent no WATCHDOG=1 for 1 s"))
+        let result = driver.last.finishedReloads.first?.1
+        #expect(result?.kind == .rolledBack)
+        #expect(result?.message.hasSuffix("sent no WATCHDOG=1 for 1 s; rolled back to generation 1") == true)
+    }
+
+    @Test("metrics: time to ready, drain, forced kills and rollouts are measured")
+    func measurements() {
+        var driver = MachineDriver()
+        driver.send(.start(MachineDriver.policy(instances: 1, drainTimeout: .seconds(1))))
+        driver.advance(.milliseconds(250))
+        driver.readyAll()
+        #expect(driver.last.contains(.measure(.becameReady(after: .milliseconds(250)))))
+        #expect(driver.last.contains(.measure(.rollout(.started, .milliseconds(250)))))
+        driver.nextPolicy = MachineDriver.policy(instances: 1, drainTimeout: .seconds(1))
+        driver.send(.reloadRequested(ReloadRequestID(1)))
+        driver.advance(.milliseconds(100))
+        driver.readyAll(generation: 2)
+        #expect(driver.last.contains(.measure(.rollout(.completed, .milliseconds(100)))))
+        let old = driver.records(generation: 1)[0]
+        driver.advance(.seconds(1))
+        driver.send(.timerFired(.drainTimeout(old.id)))
+        #expect(driver.last.contains(.measure(.forcedKill)))
+        driver.send(.exited(pid: old.mainPID!, .signaled(.kill, coreDumped: false)))
+        #expect(driver.last.contains(.measure(.drained(.seconds(1), forced: true))))
+    }
+}
