@@ -127,6 +127,19 @@ struct RunOptions: ParsableArguments {
     var controlSocket: String?
 
     @Option(
+        name: .customLong("control-group"),
+        help: ArgumentHelp(
+            "Let members of this group use the control socket too (mode 0660). (default: root and the supervisor's user)",
+            valueName: "group"))
+    var controlGroup: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "After a reload's new instances are ready, keep the old ones serving this long; a new instance that fails meanwhile rolls back. (default: 0s)",
+            valueName: "duration"))
+    var bake: String?
+
+    @Option(
         name: .customLong("env"),
         help: ArgumentHelp("An environment variable added for the instances; repeatable.", valueName: "name=value"))
     var environment: [String] = []
@@ -204,6 +217,8 @@ struct RunOptions: ParsableArguments {
         }
         layer.maxSurge = maxSurge
         layer.controlSocket = controlSocket
+        layer.controlGroup = controlGroup
+        layer.bake = try bake.map { text throws(ConfigurationError) in try Duration.parse(text, for: "--bake") }
         for assignment in environment {
             let variable = try EnvironmentVariable(assignment: assignment)
             layer.environment[variable.name] = variable.value

@@ -141,3 +141,35 @@ extension SupervisorTests {
         #expect(tree.allSatisfy { !isAlive($0) }, "left behind: \(tree.filter(isAlive))")
     }
 }
+
+extension SupervisorTests {
+    @Test("--bake: the old generation serves beside the new one until the bake ends; a crash meanwhile rolls back")
+    func bake() throws {
+        let port = try freePort()
+        let directory = try TemporaryDirectory.make()
+        let config = "\(directory)/app.toml"
+        try Self.writeConfig(config, port: port, extraTOML: "bake = \"1500ms\"", serverArguments: [])
+        let supervisor = try SupervisorHarness(["--config", config], directory: directory)
+        try supervisor.waitUntilReady()
+        let first = try supervisor.readyPIDs()
+
+        let reload = try ChildProcess(
+            ["reload", "--name", supervisor.name, "--control-socket", supervisor.controlSocket],
+            executable: SupervisorHarness.supervisorPath)
+        #expect(try eventually { try supervisor.readyPIDs(generation: 2).count == 2 })
+        // Baking: both generations serve, and the reload has not finished.
+        #expect(first.allSatisfy { isAlive($0) })
+        #expect(try supervisor.status().instances.filter { $0.state == "ready" }.count == 4)
+        #expect(reload.waitForExit(timeout: .seconds(10)) == .exited(0), "\(reload.output)")
+        #expect(try eventually { first.allSatisfy { !isAlive($0) } })
+        #expect(supervisor.log.contains("baking for 1.5 s while generation 1 keeps serving"))
+
+        // A release that crashes 500 ms after it is ready fails within the bake: rolled back, generation 2 untouched.
+        let second = try supervisor.readyPIDs()
+        try Self.writeConfig(config, port: port, extraTOML: "bake = \"3s\"", serverArguments: ["--crash-after", "500"])
+        let failed = try supervisor.cli("reload")
+        #expect(failed.exitCode == 1)
+        #expect(failed.stderr.contains("exited with status 3; rolled back to generation 2"), "\(failed.stderr)")
+        #expect(try supervisor.readyPIDs() == second)
+    }
+}

@@ -31,6 +31,10 @@ public struct Configuration: Equatable, Sendable {
     /// `nil`: all instances at once.
     public var maxSurge: Int?
     public var controlSocket: String?
+    /// Members of this group may use the control socket too (mode 0660 instead of 0600).
+    public var controlGroup: ControlGroup?
+    /// How long the previous generation keeps serving after the new one is ready (see ``GenerationPolicy/bake``).
+    public var bake: Duration
     /// Added to each instance's environment, sorted by name.
     public var environment: [EnvironmentVariable]
     /// The program and its arguments.
@@ -135,6 +139,9 @@ public struct Configuration: Equatable, Sendable {
             throw ConfigurationError("max-surge must be at least 1, not \(maxSurge)")
         }
         controlSocket = layer.controlSocket
+        controlGroup = try layer.controlGroup.map { name throws(ConfigurationError) in try ControlGroup(named: name) }
+        bake = layer.bake ?? .zero
+        guard bake >= .zero else { throw ConfigurationError("bake must not be negative") }
         environment = layer.environment.sorted { $0.key < $1.key }.map {
             EnvironmentVariable(name: $0.key, value: $0.value)
         }
@@ -192,7 +199,7 @@ public struct Configuration: Equatable, Sendable {
     public var policy: GenerationPolicy {
         GenerationPolicy(
             instances: instances, maxSurge: maxSurge ?? instances, readyTimeout: readyTimeout,
-            drainTimeout: drainTimeout, stopSignal: stopSignal)
+            drainTimeout: drainTimeout, stopSignal: stopSignal, bake: bake)
     }
 }
 

@@ -162,8 +162,10 @@ public final class Supervisor {
             signals: [.terminate, .interrupt, .hangup, .child], queue: ioQueue
         ) { sink.yield(.signal($0)) }
         let server = try await ControlServer.bind(
-            path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton)
-        let serving = Self.serve(server, into: sink)
+            path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton,
+            access: ControlAccess(ownerUID: getuid(), group: initialConfiguration.controlGroup),
+            name: initialConfiguration.name)
+        let serving = Self.serve(server, logger: logger, into: sink)
         let command = initialConfiguration.command.joined(separator: " ")
         logger.info("supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
 
@@ -191,9 +193,18 @@ public final class Supervisor {
         return exitCode ?? 0
     }
 
-    private static func serve(_ server: ControlServer, into sink: AsyncStream<Event>.Continuation) -> Task<Void, Never>
-    {
-        Task { await server.serve { request in enqueue(request, into: sink) } }
+    private static func serve(
+        _ server: ControlServer,
+        logger: Logger,
+        into sink: AsyncStream<Event>.Continuation
+    ) -> Task<Void, Never> {
+        Task {
+            await server.serve { peer, answer in
+                logger.warning("refused a control request from pid \(peer.pid) (uid \(peer.uid)): \(answer)")
+            } _: { request in
+                enqueue(request, into: sink)
+            }
+        }
     }
 
     private static func enqueue(
