@@ -2,6 +2,8 @@ import Foundation
 import TestSupport
 import Testing
 
+@testable import SupervisorCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -119,5 +121,57 @@ extension SupervisorTests {
         // The supervisor closed the connection long before a megabyte without a newline went through.
         #expect(written < junk.count, "\(written) bytes went through")
         #expect(try supervisor.cli("status").exitCode == 0)
+    }
+}
+
+extension SupervisorTests {
+    /// The `Uid:` and `Gid:` lines' real ids of a process.
+    static func ids(of pid: Int32) throws -> (uid: String, gid: String) {
+        let status = (FileText.read("/proc/\(pid)/status") ?? "").split(separator: "\n")
+        let field = { (name: String) in
+            status.first { $0.hasPrefix(name) }.map { String($0.split(separator: "\t")[1]) } ?? "?"
+        }
+        return (field("Uid:"), field("Gid:"))
+    }
+
+    @Test(
+        "--user: instances run as nobody and serve port 80, which the root supervisor bound and passed down",
+        .enabled(if: SupervisorTests.isRoot, "needs root to switch users and bind port 80"))
+    func instancesAsAnotherUser() throws {
+        let network = try #require(PrivateNetwork.make())
+        let directory = try TemporaryDirectory.make()
+        chmod(directory, 0o755)
+        let supervisor = try SupervisorHarness(
+            [
+                "--instances", "2", "--user", "nobody", "--group", "nogroup", "--listen-mode", "shared",
+                "--listen", "127.0.0.1:80", "--", SupervisorHarness.releaseDemoServerPath,
+            ],
+            directory: directory, network: network)
+        try supervisor.waitUntilReady()
+        let pids = try supervisor.readyPIDs()
+        #expect(pids.count == 2)
+        for pid in pids {
+            let ids = try Self.ids(of: pid)
+            #expect(ids.uid == "65534" && ids.gid == "65534", "\(ids)")
+        }
+        #expect(try Self.ids(of: supervisor.process.pid).uid == "0")
+        let answered = try network.run { try RawHTTPConnection(port: 80).request(timeout: .seconds(5)).status }
+        #expect(answered == 200)
+        // Readiness came over the notify socket, which the instance's user may use and nobody else.
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try supervisor.readyPIDs(generation: 2).count == 2)
+    }
+
+    @Test("--user: an unknown user, or --group alone, is refused naming the fix")
+    func badUser() throws {
+        let unknown = try CommandResult.run(
+            SupervisorHarness.supervisorPath,
+            ["check", "--user", "no-such-user-xyz", "--", SupervisorHarness.demoServerPath])
+        #expect(unknown.exitCode != 0)
+        #expect(unknown.stderr.contains("user 'no-such-user-xyz' does not exist"), "\(unknown.stderr)")
+        let groupAlone = try CommandResult.run(
+            SupervisorHarness.supervisorPath, ["check", "--group", "nogroup", "--", SupervisorHarness.demoServerPath])
+        #expect(groupAlone.exitCode != 0)
+        #expect(groupAlone.stderr.contains("group needs user as well"), "\(groupAlone.stderr)")
     }
 }

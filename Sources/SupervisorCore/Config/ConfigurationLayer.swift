@@ -21,6 +21,8 @@ public struct ConfigurationLayer: Equatable, Sendable {
     public var maxSurge: Int?
     public var controlSocket: String?
     public var controlGroup: String?
+    public var user: String?
+    public var group: String?
     public var bake: Duration?
     /// Merged key by key: a flag overrides the file's value of the same variable only.
     public var environment: [String: String] = [:]
@@ -52,6 +54,8 @@ public struct ConfigurationLayer: Equatable, Sendable {
         if let maxSurge { merged.maxSurge = maxSurge }
         if let controlSocket { merged.controlSocket = controlSocket }
         if let controlGroup { merged.controlGroup = controlGroup }
+        if let user { merged.user = user }
+        if let group { merged.group = group }
         if let bake { merged.bake = bake }
         merged.environment.merge(environment) { _, flag in flag }
         if let command { merged.command = command }

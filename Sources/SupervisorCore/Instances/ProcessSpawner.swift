@@ -30,6 +30,7 @@ public enum ProcessSpawner {
         listeners: [(fd: Int32, name: String)] = [],
         watchdog: Duration? = nil,
         discardOutput: Bool = false,
+        credentials: InstanceCredentials? = nil,
         nullDevice: Int32
     ) throws(SystemCallError) -> SpawnedProcess {
         var pipeFDs: [Int32] = [-1, -1]
@@ -64,15 +65,21 @@ public enum ProcessSpawner {
             envp.pointer[firstPIDVariable + offset]! + name.utf8.count
         }
         let descriptors = listeners.map(\.fd)
+        let groups = credentials?.groups ?? []
         var pid: pid_t = 0
         let error = path.withCString { cPath in
             descriptors.withUnsafeBufferPointer { passed in
                 pidSlots.withUnsafeBufferPointer { slots in
-                    var request = supervisor_spawn_request(
-                        path: cPath, argv: argv.pointer, envp: envp.pointer, pass_fds: passed.baseAddress,
-                        pass_fd_count: Int32(passed.count), stdin_fd: nullDevice, stdout_fd: writeEnd,
-                        stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count))
-                    return supervisor_spawn(&request, &pid)
+                    groups.withUnsafeBufferPointer { groupList in
+                        var request = supervisor_spawn_request(
+                            path: cPath, argv: argv.pointer, envp: envp.pointer, pass_fds: passed.baseAddress,
+                            pass_fd_count: Int32(passed.count), stdin_fd: nullDevice, stdout_fd: writeEnd,
+                            stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count),
+                            switch_credentials: credentials == nil ? 0 : 1, uid: credentials?.uid ?? 0,
+                            gid: credentials?.gid ?? 0, groups: groupList.baseAddress,
+                            group_count: Int32(groupList.count))
+                        return supervisor_spawn(&request, &pid)
+                    }
                 }
             }
         }

@@ -19,6 +19,12 @@ extension Supervisor {
         } catch {
             return .spawnFailed(id, "cannot create its notify socket: \(error)")
         }
+        if let credentials = configuration.credentials {
+            // Only the instance's user may send to its socket; the directory lets it through without listing.
+            chmod(notifyDirectory, 0o711)
+            chown(notifyPath, credentials.uid, credentials.gid)
+            chmod(notifyPath, 0o600)
+        }
         let program: String
         do {
             program = try CommandResolver.resolve(configuration.command[0], searchPath: source.searchPath)
@@ -45,7 +51,7 @@ extension Supervisor {
             let listeners = try listenerDescriptors(for: configuration, slot: slot)
             process = try ProcessSpawner.spawn(
                 path: program, arguments: configuration.command, environment: environment, listeners: listeners,
-                watchdog: configuration.watchdog, nullDevice: nullDevice)
+                watchdog: configuration.watchdog, credentials: configuration.credentials, nullDevice: nullDevice)
         } catch {
             notify.close()
             return .spawnFailed(id, error.description)
@@ -118,7 +124,8 @@ extension Supervisor {
             metrics.notifyMessageDropped()
             return
         }
-        let check = NotifySender(pid: pid, mainPID: record.mainPID ?? pid, uid: getuid())
+        let check = NotifySender(
+            pid: pid, mainPID: record.mainPID ?? pid, uid: running.configuration.credentials?.uid ?? getuid())
         if let refusal = check.refusal(for: datagram, table: { ProcessTable.current() }) {
             logger.warning("dropped a notify message for \(record.label): \(refusal)")
             metrics.notifyMessageDropped()
