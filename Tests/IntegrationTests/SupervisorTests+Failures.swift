@@ -173,3 +173,55 @@ extension SupervisorTests {
         #expect(try supervisor.readyPIDs() == second)
     }
 }
+
+extension SupervisorTests {
+    /// The pid of the supervisor's `supervisor lifeline` child.
+    static func lifelinePID(of supervisor: SupervisorHarness) -> Int32? {
+        ProcessTable.current().tree(of: supervisor.process.pid).first { pid in
+            let arguments = (try? FileText.readBytes("/proc/\(pid)/cmdline")) ?? []
+            return arguments.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.suffix(1) == ["lifeline"]
+        }
+    }
+
+    @Test("the supervisor killed with SIGKILL: its lifeline stops the instances (stop signal, then drain, then exit)")
+    func supervisorKilled() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let pids = try supervisor.readyPIDs()
+        let lifeline = try #require(Self.lifelinePID(of: supervisor))
+        supervisor.process.send(SIGKILL)
+        #expect(supervisor.waitForExit(timeout: .seconds(5)) == .signaled(SIGKILL))
+        #expect(eventually(timeout: .seconds(10)) { pids.allSatisfy { !isAlive($0) } && !isAlive(lifeline) })
+        #expect(supervisor.log.contains("lifeline: the supervisor is gone without stopping its instances"))
+    }
+
+    @Test(
+        "the supervisor killed with SIGKILL: an instance that ignores the stop signal gets SIGKILL at the drain timeout"
+    )
+    func supervisorKilledStubbornInstance() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(
+            instances: 1, port: port, extra: ["--drain-timeout", "1s"], serverArguments: ["--ignore-sigterm"])
+        let pids = try supervisor.readyPIDs()
+        supervisor.process.send(SIGKILL)
+        _ = supervisor.waitForExit(timeout: .seconds(5))
+        usleep(500_000)
+        #expect(pids.allSatisfy { isAlive($0) }, "still draining half-way through the drain timeout")
+        #expect(eventually(timeout: .seconds(5)) { pids.allSatisfy { !isAlive($0) } })
+        #expect(supervisor.log.contains("did not exit within 1.0 seconds; sending SIGKILL"))
+    }
+
+    @Test("a clean stop ends the lifeline too, and a lifeline that dies is started again")
+    func lifelineLifecycle() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let first = try #require(Self.lifelinePID(of: supervisor))
+        kill(first, SIGKILL)
+        #expect(eventually { Self.lifelinePID(of: supervisor).map { $0 != first } ?? false })
+        #expect(supervisor.log.contains("the lifeline was killed by SIGKILL; starting it again"))
+        let second = try #require(Self.lifelinePID(of: supervisor))
+        #expect(try supervisor.cli("stop").exitCode == 0)
+        #expect(supervisor.waitForExit() == .exited(0))
+        #expect(eventually { !isAlive(second) })
+    }
+}

@@ -31,15 +31,18 @@ public enum ProcessSpawner {
         watchdog: Duration? = nil,
         discardOutput: Bool = false,
         credentials: InstanceCredentials? = nil,
+        standardInput: Int32? = nil,
+        outputTo: Int32? = nil,
         nullDevice: Int32
     ) throws(SystemCallError) -> SpawnedProcess {
         var pipeFDs: [Int32] = [-1, -1]
-        if !discardOutput {
+        let ownPipe = !discardOutput && outputTo == nil
+        if ownPipe {
             try systemCall("pipe2") { supervisor_pipe_cloexec(&pipeFDs) }
         }
         let readEnd = pipeFDs[0]
-        let writeEnd = discardOutput ? nullDevice : pipeFDs[1]
-        defer { if !discardOutput { close(writeEnd) } }
+        let writeEnd = ownPipe ? pipeFDs[1] : (outputTo ?? nullDevice)
+        defer { if ownPipe { close(writeEnd) } }
 
         var variables = environment
         var pidVariables: [String] = []
@@ -73,7 +76,8 @@ public enum ProcessSpawner {
                     groups.withUnsafeBufferPointer { groupList in
                         var request = supervisor_spawn_request(
                             path: cPath, argv: argv.pointer, envp: envp.pointer, pass_fds: passed.baseAddress,
-                            pass_fd_count: Int32(passed.count), stdin_fd: nullDevice, stdout_fd: writeEnd,
+                            pass_fd_count: Int32(passed.count), stdin_fd: standardInput ?? nullDevice,
+                            stdout_fd: writeEnd,
                             stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count),
                             switch_credentials: credentials == nil ? 0 : 1, uid: credentials?.uid ?? 0,
                             gid: credentials?.gid ?? 0, groups: groupList.baseAddress,

@@ -62,6 +62,7 @@ extension Supervisor {
             notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
             configuration: configuration, environment: environment)
         probes[id] = ProbeState()
+        lifelineWatch(group: process.pid, configuration: configuration)
         switch configuration.readiness {
         case .listen: scheduleListenProbe()
         case .http, .exec: after(Self.probeInterval, .check(id, .readiness))
@@ -86,6 +87,10 @@ extension Supervisor {
             if pid < 0 && errno == EINTR { continue }
             guard pid > 0 else { return }
             let exitStatus = ExitStatus(waitStatus: status)
+            if pid == lifeline?.pid {
+                lifelineExited(exitStatus)
+                continue
+            }
             if let prober = probeProcesses.removeValue(forKey: pid) {
                 probed(prober, .readiness, passed: exitStatus.isSuccess, detail: "exec probe \(exitStatus)")
                 continue
@@ -109,6 +114,7 @@ extension Supervisor {
     func release(_ id: InstanceID) {
         guard let running = instances.removeValue(forKey: id) else { return }
         probes[id] = nil
+        lifelineForget(group: running.pid)
         running.notify.close()
         running.output.close()
         retainedOutput.append((id, running.output.lastLines))

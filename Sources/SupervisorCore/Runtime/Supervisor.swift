@@ -89,6 +89,8 @@ public final class Supervisor {
     var probes: [InstanceID: ProbeState] = [:]
     /// Readiness probe processes (`exec:`) that run now, by pid.
     var probeProcesses: [Int32: InstanceID] = [:]
+    /// Stops the instances if this process dies without doing so; `nil` when it could not be started.
+    var lifeline: LifelineLink?
     /// `/readyz` answers 503 from the moment a stop is asked for, through the shutdown delay.
     var shuttingDown = false
     let metrics = SupervisorMetrics()
@@ -170,6 +172,7 @@ public final class Supervisor {
         logger.info("supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
 
         loadedConfiguration = initialConfiguration
+        startLifeline()
         if let timeout = SystemdNotifier.watchdogTimeout() {
             logger.info("systemd watchdog: sending WATCHDOG=1 every \((timeout / 2).secondsText) from the main loop")
             watchdogTick(every: timeout / 2)
@@ -180,6 +183,7 @@ public final class Supervisor {
             if exitCode != nil { break }
         }
         withExtendedLifetime(signals) {}
+        closeLifeline()
         // Let the last replies (the result of `stop`) reach their clients, but do not wait on a client that does not
         // read.
         server.stopAccepting()
