@@ -225,3 +225,107 @@ extension SupervisorTests {
         #expect(eventually { !isAlive(second) })
     }
 }
+
+extension SupervisorTests {
+    @Test(
+        "out of file descriptors: the reload is rolled back with the reason and the fix; the old generation serves on")
+    func fileDescriptorLimit() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let before = try supervisor.readyPIDs()
+        let pid = supervisor.process.pid
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+        // Room for the reload's own control connection, not for a new instance's pipe or notify socket.
+        let soft = FileText.read("/proc/\(pid)/limits")?.split(separator: "\n")
+            .first { $0.hasPrefix("Max open files") }?.split(separator: " ", omittingEmptySubsequences: true)[3]
+        let limit = try #require(soft.map(String.init))
+        let lowered = try CommandResult.run("/usr/bin/prlimit", ["--pid", String(pid), "--nofile=\(open + 1):"])
+        #expect(lowered.exitCode == 0, "\(lowered.stderr)")
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("Too many open files"), "\(reload.stderr)")
+        #expect(reload.stderr.contains("raise it (LimitNOFILE= in the unit, ulimit -n)"))
+        #expect(reload.stderr.contains("rolled back to generation 1"))
+        #expect(try pidsAnswering(port: port, expected: before) == before)
+
+        let restored = try CommandResult.run("/usr/bin/prlimit", ["--pid", String(pid), "--nofile=\(limit):"])
+        #expect(restored.exitCode == 0, "\(restored.stderr)")
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try supervisor.readyPIDs().isDisjoint(with: before))
+    }
+}
+
+extension SupervisorTests {
+    static let pidsCgroups = "/sys/fs/cgroup/pids"
+
+    @Test(
+        "no more processes (pids cgroup full): the reload is rolled back with the reason; the old generation serves on",
+        .enabled(
+            if: SupervisorTests.isRoot && access(SupervisorTests.pidsCgroups, W_OK) == 0,
+            "needs root and a writable cgroup v1 pids hierarchy"))
+    func processLimit() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let before = try supervisor.readyPIDs()
+        let group = "\(Self.pidsCgroups)/supervisor-test-\(getpid())"
+        #expect(mkdir(group, 0o755) == 0)
+        defer {
+            try? String(supervisor.process.pid).write(
+                toFile: "\(Self.pidsCgroups)/cgroup.procs", atomically: false, encoding: .utf8)
+            rmdir(group)
+        }
+        // Only the supervisor moves; its instances stay where they are. It may not grow by one more process.
+        try String(supervisor.process.pid).write(toFile: "\(group)/cgroup.procs", atomically: false, encoding: .utf8)
+        let current = try String(contentsOfFile: "\(group)/pids.current", encoding: .utf8)
+        try current.write(toFile: "\(group)/pids.max", atomically: false, encoding: .utf8)
+
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("failed: Resource temporarily unavailable"), "\(reload.stderr)")
+        #expect(reload.stderr.contains("a process limit is reached (TasksMax= in the unit, ulimit -u)"))
+        #expect(reload.stderr.contains("rolled back to generation 1"))
+        #expect(pidsAnswering(port: port, expected: before) == before)
+
+        try "max".write(toFile: "\(group)/pids.max", atomically: false, encoding: .utf8)
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try supervisor.readyPIDs().isDisjoint(with: before))
+    }
+
+    @Test(
+        "the runtime directory's file system full: the reload is rolled back with the reason; the old generation serves on",
+        .enabled(if: SupervisorTests.isRoot, "needs root to mount a small tmpfs"))
+    func runtimeDirectoryFull() throws {
+        let directory = try TemporaryDirectory.make()
+        // A file system with room for 64 files: the control socket, its lock, the notify directory and sockets.
+        #expect(mount("tmpfs", directory, "tmpfs", 0, "size=64k,nr_inodes=64,mode=0755") == 0)
+        defer { umount2(directory, Int32(MNT_DETACH)) }
+        let port = try freePort()
+        let supervisor = try SupervisorHarness(
+            ["--instances", "2", "--", SupervisorHarness.demoServerPath, "--port", String(port)],
+            directory: directory)
+        try supervisor.waitUntilReady()
+        let before = try supervisor.readyPIDs()
+        var fillers: [String] = []
+        for index in 0..<64 {
+            let path = "\(directory)/filler-\(index)"
+            let fd = open(path, O_CREAT | O_WRONLY, 0o600)
+            if fd < 0 { break }
+            close(fd)
+            fillers.append(path)
+        }
+        #expect(!fillers.isEmpty)
+
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("cannot create its notify socket"), "\(reload.stderr)")
+        #expect(reload.stderr.contains("the file system is full"))
+        #expect(reload.stderr.contains("rolled back to generation 1"))
+        #expect(pidsAnswering(port: port, expected: before) == before)
+
+        for path in fillers { unlink(path) }
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try supervisor.readyPIDs().isDisjoint(with: before))
+        #expect(try supervisor.cli("stop").exitCode == 0)
+        _ = supervisor.waitForExit()
+    }
+}
