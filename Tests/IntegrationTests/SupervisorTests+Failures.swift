@@ -161,7 +161,7 @@ extension SupervisorTests {
         #expect(first.allSatisfy { isAlive($0) })
         #expect(try supervisor.status().instances.filter { $0.state == "ready" }.count == 4)
         #expect(reload.waitForExit(timeout: .seconds(10)) == .exited(0), "\(reload.output)")
-        #expect(try eventually { first.allSatisfy { !isAlive($0) } })
+        #expect(eventually { first.allSatisfy { !isAlive($0) } })
         #expect(supervisor.log.contains("baking for 1.5 s while generation 1 keeps serving"))
 
         // A release that crashes 500 ms after it is ready fails within the bake: rolled back, generation 2 untouched.
@@ -246,7 +246,7 @@ extension SupervisorTests {
         #expect(reload.stderr.contains("Too many open files"), "\(reload.stderr)")
         #expect(reload.stderr.contains("raise it (LimitNOFILE= in the unit, ulimit -n)"))
         #expect(reload.stderr.contains("rolled back to generation 1"))
-        #expect(try pidsAnswering(port: port, expected: before) == before)
+        #expect(pidsAnswering(port: port, expected: before) == before)
 
         let restored = try CommandResult.run("/usr/bin/prlimit", ["--pid", String(pid), "--nofile=\(limit):"])
         #expect(restored.exitCode == 0, "\(restored.stderr)")
