@@ -329,3 +329,26 @@ extension SupervisorTests {
         _ = supervisor.waitForExit()
     }
 }
+
+extension SupervisorTests {
+    @Test("old generations that drain slowly are bounded: past --max-draining a reload is refused, and status says why")
+    func drainingGenerationsAreBounded() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(
+            instances: 1, port: port, extra: ["--drain-timeout", "60s", "--max-draining", "2"],
+            serverArguments: ["--ignore-sigterm"])
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        let refused = try supervisor.cli("reload")
+        #expect(refused.exitCode == 1)
+        #expect(
+            refused.stderr.contains(
+                "reload refused: 2 earlier generations are still draining (generation 1, generation 2)"),
+            "\(refused.stderr)")
+        let report = try supervisor.status()
+        #expect(report.drainingGenerations == [1, 2])
+        #expect(report.generation == 3)
+        let table = try supervisor.cli("status")
+        #expect(table.stdout.contains("draining: generation 1, 2 (a reload is refused at 2)"), "\(table.stdout)")
+    }
+}

@@ -70,7 +70,9 @@ extension Supervisor {
                 StatusReport.LastResult(
                     succeeded: $0.succeeded, result: $0.kind.rawValue, message: $0.message,
                     finishedAt: wall($0.finishedAt))
-            })
+            },
+            drainingGenerations: machine.drainingGenerations.map(\.number),
+            maxDraining: configuration.maxDraining)
     }
 
     /// What the instance's probes last saw, for `status`.
