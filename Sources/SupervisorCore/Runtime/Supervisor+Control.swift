@@ -11,6 +11,13 @@ extension Supervisor {
             reply.yield(.status(statusReport()))
             reply.finish()
         case .reload:
+            // During the shutdown delay the machine still runs; a rollout now would start instances only to stop them.
+            if shuttingDown {
+                logger.warning("reload refused: the supervisor is stopping")
+                reply.yield(.result(ControlResult(ok: false, message: "reload refused: the supervisor is stopping")))
+                reply.finish()
+                return
+            }
             lastReloadID += 1
             let id = ReloadRequestID(lastReloadID)
             reloadReplies[id] = reply
