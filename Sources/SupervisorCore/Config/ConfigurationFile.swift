@@ -46,6 +46,10 @@ public enum ConfigurationFile {
 
     /// Parses TOML text; `path` only names the file in errors.
     public static func parse(_ text: String, path: String) throws(ConfigurationError) -> ConfigurationLayer {
+        if let line = TableHeaderCheck.lineOfHeaderWithoutKey(in: text) {
+            throw ConfigurationError(
+                "\(path):\(line): not valid TOML: a table header needs a name, e.g. [environment]")
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)
@@ -186,8 +190,12 @@ public enum ConfigurationFile {
         }
 
         func duration(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> Duration {
-            if let seconds = value.int { return .seconds(seconds) }
-            if let seconds = value.double { return try Duration.parse(String(seconds), for: key) }
+            if let seconds = value.int {
+                do { return try Duration.parse(String(seconds), for: key) } catch { throw located(error.message) }
+            }
+            if let seconds = value.double {
+                do { return try Duration.parse(String(seconds), for: key) } catch { throw located(error.message) }
+            }
             guard let text = value.string else {
                 throw wrongType(key, value, "a duration like \"30s\" or a number of seconds")
             }
@@ -230,5 +238,88 @@ public enum ConfigurationFile {
         {
             located("\(key) must be \(expected), not \(value.type)")
         }
+    }
+}
+
+/// The toml++ that TOMLKit 0.6.0 bundles fails an assertion (aborting, or undefined behaviour in release builds) on a
+/// table header that starts with a character no key can start with (`[[[a]]]`, `[=`, `[.`), fixed upstream in
+/// marzer/tomlplusplus#301. Such headers are refused before the text reaches it.
+enum TableHeaderCheck {
+    private static let keyStart = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-\"'".utf8)
+
+    /// The 1-based line of the first top-level `[` or `[[` not followed (after blanks) by a key, or `nil`.
+    static func lineOfHeaderWithoutKey(in text: String) -> Int? {
+        let bytes = Array(text.utf8)
+        var line = 1
+        var depth = 0
+        var atLineStart = true
+        var index = 0
+        func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        func starts(with pattern: String, at position: Int) -> Bool {
+            let pattern = Array(pattern.utf8)
+            return position + pattern.count <= bytes.count
+                && Array(bytes[position..<position + pattern.count]) == pattern
+        }
+        while index < bytes.count {
+            let byte = bytes[index]
+            switch byte {
+            case UInt8(ascii: "\n"):
+                line += 1
+                atLineStart = true
+                index += 1
+                continue
+            case _ where isBlank(byte):
+                index += 1
+                continue
+            case UInt8(ascii: "#"):
+                while index < bytes.count && bytes[index] != UInt8(ascii: "\n") { index += 1 }
+                continue
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                // Skip the string (basic, literal, or multi-line), counting the lines it spans.
+                let quote = byte
+                let triple = starts(with: String(repeating: Character(UnicodeScalar(quote)), count: 3), at: index)
+                index += triple ? 3 : 1
+                while index < bytes.count {
+                    if bytes[index] == UInt8(ascii: "\n") {
+                        line += 1
+                        if !triple { break }
+                    }
+                    if quote == UInt8(ascii: "\"") && bytes[index] == UInt8(ascii: "\\") {
+                        index += 2
+                        continue
+                    }
+                    if bytes[index] == quote
+                        && (!triple
+                            || starts(with: String(repeating: Character(UnicodeScalar(quote)), count: 3), at: index))
+                    {
+                        index += triple ? 3 : 1
+                        break
+                    }
+                    index += 1
+                }
+                atLineStart = false
+                continue
+            case UInt8(ascii: "["):
+                if depth == 0 && atLineStart {
+                    var next = index + 1
+                    if next < bytes.count && bytes[next] == UInt8(ascii: "[") { next += 1 }
+                    while next < bytes.count && isBlank(bytes[next]) { next += 1 }
+                    guard next < bytes.count, keyStart.contains(bytes[next]) else { return line }
+                    // A header: skip to the end of its line.
+                    while index < bytes.count && bytes[index] != UInt8(ascii: "\n") { index += 1 }
+                    continue
+                }
+                depth += 1
+            case UInt8(ascii: "{"):
+                depth += 1
+            case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                depth = max(0, depth - 1)
+            default:
+                break
+            }
+            atLineStart = false
+            index += 1
+        }
+        return nil
     }
 }
