@@ -114,6 +114,7 @@ extension Supervisor {
     func release(_ id: InstanceID) {
         guard let running = instances.removeValue(forKey: id) else { return }
         probes[id] = nil
+        timers.removeAll(for: id)
         lifelineForget(group: running.pid)
         running.notify.close()
         running.output.close()

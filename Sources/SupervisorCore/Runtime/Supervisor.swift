@@ -29,6 +29,8 @@ public final class Supervisor {
         case killProbe(Int32)
         /// Time to look after the instances and tell systemd's watchdog that this loop still turns.
         case watchdogTick(Duration)
+        /// The earliest timer is due (see ``TimerQueue``).
+        case timersDue
     }
 
     /// The checks that run for an instance besides sd_notify.
@@ -91,6 +93,8 @@ public final class Supervisor {
     var probeProcesses: [Int32: InstanceID] = [:]
     /// Stops the instances if this process dies without doing so; `nil` when it could not be started.
     var lifeline: LifelineLink?
+    var timers = TimerQueue()
+    var timerWake: Task<Void, Never>?
     /// `/readyz` answers 503 from the moment a stop is asked for, through the shutdown delay.
     var shuttingDown = false
     let metrics = SupervisorMetrics()
@@ -183,6 +187,8 @@ public final class Supervisor {
             if exitCode != nil { break }
         }
         withExtendedLifetime(signals) {}
+        timerWake?.cancel()
+        stopOrphans()
         closeLifeline()
         // Let the last replies (the result of `stop`) reach their clients, but do not wait on a client that does not
         // read.
@@ -220,7 +226,7 @@ public final class Supervisor {
         return replies
     }
 
-    private func dispatch(_ event: Event) {
+    func dispatch(_ event: Event) {
         switch event {
         case .signal(let signal): received(signal)
         case .notify(let id, let datagram): received(datagram, for: id)
@@ -235,6 +241,7 @@ public final class Supervisor {
             handle(.stopRequested(force: false))
         case .killProbe(let pid): killProbe(pid)
         case .watchdogTick(let interval): watchdogTick(every: interval)
+        case .timersDue: timersDue()
         }
     }
 
@@ -306,18 +313,6 @@ public final class Supervisor {
         reapChildren()
         systemd.watchdog()
         after(interval, .watchdogTick(interval))
-    }
-
-    /// Feeds `event` back into the loop after `delay`.
-    func after(_ delay: Duration, _ event: Event) {
-        Self.schedule(event, after: delay, into: eventSink)
-    }
-
-    private static func schedule(_ event: Event, after delay: Duration, into sink: AsyncStream<Event>.Continuation) {
-        Task {
-            try? await Task.sleep(for: delay)
-            sink.yield(event)
-        }
     }
 
     /// Publishes what the observer shows and updates the metrics' gauges.
