@@ -320,10 +320,7 @@ extension SupervisorTests {
     }
 
     @Test(
-        "matrix: a daemon that leaves the instance's session (setsid) is still stopped with the supervisor",
-        .disabled(
-            "known gap: a process that calls setsid() leaves the instance's process group, so neither the group kill nor the stop reaches it; it outlives the supervisor (see the report of issue 6)"
-        ))
+        "matrix: a daemon that leaves the instance's session (setsid) is still stopped with the supervisor")
     func matrixEscapedDaemonIsStopped() throws {
         let directory = try TemporaryDirectory.make()
         let script = try writeScript(
@@ -338,10 +335,16 @@ extension SupervisorTests {
         try supervisor.waitUntilReady()
         let escaped = try #require(Self.pid(writtenTo: "\(directory)/escaped"))
         defer { kill(escaped, SIGKILL) }
+        // Only once it has left the instance's session (setsid) is it out of reach of the group kill.
+        #expect(
+            eventually {
+                ProcessStat.read(pid: escaped).map { $0.session == escaped && $0.command == "sleep" } ?? false
+            })
         supervisor.process.send(SIGTERM)
         #expect(supervisor.waitForExit(timeout: .seconds(10)) == .exited(0))
         #expect(eventually { !isAlive(escaped) })
         #expect(Self.processesOfSupervisor(named: supervisor.name).isEmpty)
+        #expect(supervisor.log.contains("stopping processes that instances left behind outside their process groups"))
     }
 
     // MARK: - Reloads and stops at awkward moments
@@ -457,7 +460,8 @@ extension SupervisorTests {
                 try supervisor.status().instances.filter { $0.generation == 2 && $0.pid != nil }.count == 2
             })
         let everything = Self.processesOfSupervisor(named: supervisor.name)
-        #expect(everything.count == 4)
+        // Two instances of each generation, and the lifeline.
+        #expect(everything.count == 5)
 
         supervisor.process.send(SIGTERM)
         #expect(supervisor.waitForExit(timeout: .seconds(15)) == .exited(0))

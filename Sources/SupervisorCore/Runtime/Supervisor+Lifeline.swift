@@ -62,10 +62,14 @@ extension Supervisor {
         startLifeline()
     }
 
-    /// Ends the lifeline at a clean exit: with nothing listed, it exits at end of file.
+    /// Ends the lifeline at a clean exit: with nothing listed, it exits at end of file, and is reaped here (for at
+    /// most a second), so no process of the supervisor outlives it.
     func closeLifeline() {
-        if let lifeline { close(lifeline.fd) }
-        lifeline = nil
+        guard let lifeline else { return }
+        self.lifeline = nil
+        close(lifeline.fd)
+        let deadline = ContinuousClock.now + .seconds(1)
+        while waitpid(lifeline.pid, nil, WNOHANG) == 0 && ContinuousClock.now < deadline { usleep(10_000) }
     }
 
     private func tellLifeline(_ line: String) {
