@@ -62,6 +62,30 @@ public struct SystemdNotifier: Sendable {
         send(Self.join(["STOPPING=1", status.map { "STATUS=\($0)" }]))
     }
 
+    /// Tells the manager that the service is alive, for `WatchdogSec=`.
+    @discardableResult
+    public func watchdog() -> Bool {
+        send("WATCHDOG=1")
+    }
+
+    /// Asks the manager to wait `duration` more from now before it gives up on the current start, reload or stop
+    /// (`EXTEND_TIMEOUT_USEC=`, systemd 236 and later): sent while instances drain, so `TimeoutStopSec=` does not
+    /// SIGKILL a drain that is within its own deadline.
+    @discardableResult
+    public func extendTimeout(by duration: Duration) -> Bool {
+        let (seconds, attoseconds) = duration.components
+        let microseconds = max(0, seconds) * 1_000_000 + attoseconds / 1_000_000_000_000
+        return send("EXTEND_TIMEOUT_USEC=\(microseconds)")
+    }
+
+    /// The manager's watchdog timeout for this process (`WatchdogSec=`, passed as `WATCHDOG_USEC` and
+    /// `WATCHDOG_PID`), read with libsystemd's `sd_watchdog_enabled`; `nil` when none applies.
+    public static func watchdogTimeout() -> Duration? {
+        var microseconds: UInt64 = 0
+        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        return .microseconds(microseconds)
+    }
+
     /// Updates the free-form status line that `systemctl status` shows.
     @discardableResult
     public func status(_ text: String) -> Bool {

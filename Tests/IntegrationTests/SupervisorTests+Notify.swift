@@ -87,3 +87,48 @@ extension SupervisorTests {
         guard sent == bytes.count else { throw HarnessError("sendto \(path) failed: errno \(errno)") }
     }
 }
+
+extension SupervisorTests {
+    @Test("under systemd's watchdog (WATCHDOG_USEC) the supervisor pings from its loop; a stopped loop pings no more")
+    func systemdWatchdog() throws {
+        let port = try freePort()
+        let supervisor = try SupervisorHarness(
+            ["--instances", "1", "--", SupervisorHarness.demoServerPath, "--port", String(port)],
+            environment: ["WATCHDOG_USEC": "400000"])
+        try supervisor.waitUntilReady()
+        // Every 200 ms: at least 4 pings in 1.5 s.
+        var pings = 0
+        let deadline = ContinuousClock.now + .milliseconds(1500)
+        while ContinuousClock.now < deadline, supervisor.waitForSystemd("WATCHDOG=1", timeout: deadline - .now) != nil {
+            pings += 1
+        }
+        #expect(pings >= 4, "\(pings) pings")
+        #expect(supervisor.log.contains("systemd watchdog: sending WATCHDOG=1 every 0.2 s"))
+
+        // A loop that does not turn sends nothing, which is what lets systemd restart a hung supervisor.
+        kill(supervisor.process.pid, SIGSTOP)
+        defer { kill(supervisor.process.pid, SIGCONT) }
+        usleep(300_000)
+        while supervisor.waitForSystemd("WATCHDOG=1", timeout: .milliseconds(50)) != nil {}
+        #expect(supervisor.waitForSystemd("WATCHDOG=1", timeout: .seconds(1)) == nil)
+        kill(supervisor.process.pid, SIGCONT)
+        #expect(supervisor.waitForSystemd("WATCHDOG=1", timeout: .seconds(2)) != nil)
+    }
+
+    @Test("at stop the supervisor asks systemd for the shutdown delay plus the drain timeout (EXTEND_TIMEOUT_USEC)")
+    func extendTimeoutAtStop() throws {
+        let port = try freePort()
+        let supervisor = try SupervisorHarness([
+            "--instances", "1", "--drain-timeout", "7s", "--shutdown-delay", "500ms", "--",
+            SupervisorHarness.demoServerPath, "--port", String(port),
+        ])
+        try supervisor.waitUntilReady()
+        #expect(supervisor.waitForSystemd("EXTEND_TIMEOUT_USEC=12500000", timeout: .milliseconds(300)) == nil)
+        supervisor.process.send(SIGTERM)
+        // 0.5 s delay + 7 s drain + 5 s to kill, reap and exit.
+        #expect(supervisor.waitForSystemd("EXTEND_TIMEOUT_USEC=12500000", timeout: .seconds(5)) != nil)
+        // Once the delay is over, the drain itself gets its budget again.
+        #expect(supervisor.waitForSystemd("EXTEND_TIMEOUT_USEC=12000000", timeout: .seconds(5)) != nil)
+        #expect(supervisor.waitForExit() == .exited(0))
+    }
+}

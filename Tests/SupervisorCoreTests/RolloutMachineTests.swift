@@ -196,6 +196,10 @@ struct RollbackTests {
         #expect(!driver.log.signalledPIDs.contains(old[0].mainPID!))
         #expect(!driver.log.signalledPIDs.contains(old[1].mainPID!))
         #expect(driver.machine.records.allSatisfy { $0.phase == .ready })
+        #expect(
+            driver.machine.statusLine
+                == "generation 1: 2/2 ready; last reload rolled back: instance #1 (pid \(new[1].mainPID!), "
+                + "generation 2) exited with status 2 before it was ready; rolled back to generation 1")
     }
 
     @Test("a new instance that misses its ready timeout is stopped and the rollout rolls back")

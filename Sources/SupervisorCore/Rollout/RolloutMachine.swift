@@ -490,10 +490,18 @@ public struct RolloutMachine: Sendable {
         actions.append(.log(level, message, to: waiters))
     }
 
-    private func servingStatus() -> String {
-        guard let target, let policy = policies[target] else { return "no generation" }
+    private func servingStatus() -> String { statusLine ?? "no generation" }
+
+    /// systemd's `STATUS=` while running: the generation that serves and how many of its instances are ready, the
+    /// rollout in progress, and why the last reload was rolled back (so `systemctl status` shows it), e.g.
+    /// `generation 2: 2/2 ready; last reload rolled back: instance #1 … exited with status 2 before it was ready; …`.
+    public var statusLine: String? {
+        guard let target, let policy = policies[target] else { return nil }
         let ready = records.filter { $0.generation == target && $0.phase == .ready }.count
-        return "\(target): \(ready)/\(policy.instances) ready"
+        var line = "\(target): \(ready)/\(policy.instances) ready"
+        if let rollout, rollout.from != nil { line = "reloading: rolling out \(rollout.to); " + line }
+        if let lastResult, lastResult.kind == .rolledBack { line += "; last reload rolled back: \(lastResult.message)" }
+        return line
     }
 
     private func instancesText(_ count: Int) -> String { count == 1 ? "1 instance" : "\(count) instances" }

@@ -27,6 +27,8 @@ public final class Supervisor {
         case probeResult(InstanceID, ProbeKind, passed: Bool, detail: String)
         case stopAfterDelay
         case killProbe(Int32)
+        /// Time to look after the instances and tell systemd's watchdog that this loop still turns.
+        case watchdogTick(Duration)
     }
 
     /// The checks that run for an instance besides sd_notify.
@@ -166,6 +168,10 @@ public final class Supervisor {
         logger.info("supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
 
         loadedConfiguration = initialConfiguration
+        if let timeout = SystemdNotifier.watchdogTimeout() {
+            logger.info("systemd watchdog: sending WATCHDOG=1 every \((timeout / 2).secondsText) from the main loop")
+            watchdogTick(every: timeout / 2)
+        }
         handle(.start(initialConfiguration.policy))
         for await event in events {
             dispatch(event)
@@ -209,8 +215,11 @@ public final class Supervisor {
         case .ping(let reply): reply.resolve(true)
         case .check(let id, let kind): check(id, kind)
         case .probeResult(let id, let kind, let passed, let detail): probed(id, kind, passed: passed, detail: detail)
-        case .stopAfterDelay: handle(.stopRequested(force: false))
+        case .stopAfterDelay:
+            extendStopTimeout(delay: .zero)
+            handle(.stopRequested(force: false))
         case .killProbe(let pid): killProbe(pid)
+        case .watchdogTick(let interval): watchdogTick(every: interval)
         }
     }
 
@@ -248,16 +257,36 @@ public final class Supervisor {
     func beginStop(force: Bool) {
         let delay = (machine.target.flatMap { configurations[$0] } ?? initialConfiguration).shutdownDelay
         if force || delay == .zero || shuttingDown || machine.lifecycle != .running {
+            if !shuttingDown { extendStopTimeout(delay: .zero) }
             shuttingDown = true
             handle(.stopRequested(force: force))
             return
         }
+        extendStopTimeout(delay: delay)
         shuttingDown = true
         publishObservation()
         systemd.stopping(status: "stopping in \(delay.secondsText): out of rotation first (shutdown-delay)")
         logger.notice(
             "stopping in \(delay.secondsText): /readyz answers 503 meanwhile, so load balancers move away first")
         after(delay, .stopAfterDelay)
+    }
+
+    /// What `EXTEND_TIMEOUT_USEC=` at stop adds to the drain timeout: time to SIGKILL, reap and exit.
+    static let stopMargin: Duration = .seconds(5)
+
+    /// Tells systemd how long the stop may take: the shutdown delay, the longest drain timeout of the generations
+    /// that run, and a margin to reap and exit; so `TimeoutStopSec=` does not SIGKILL a drain within its deadline.
+    func extendStopTimeout(delay: Duration) {
+        let drains = configurations.values.map(\.drainTimeout) + [initialConfiguration.drainTimeout]
+        systemd.extendTimeout(by: delay + (drains.max() ?? .zero) + Self.stopMargin)
+    }
+
+    /// Sends `WATCHDOG=1` from this loop (a loop that is stuck stops the pings, and systemd restarts the
+    /// supervisor) after collecting any child whose SIGCHLD was missed.
+    private func watchdogTick(every interval: Duration) {
+        reapChildren()
+        systemd.watchdog()
+        after(interval, .watchdogTick(interval))
     }
 
     /// Feeds `event` back into the loop after `delay`.
@@ -289,13 +318,7 @@ public final class Supervisor {
 
     /// Keeps systemd's `STATUS=` in step with the instances.
     private func publishStatusLine() {
-        guard machine.lifecycle == .running, let target = machine.target,
-            let wanted = machine.policy(of: target)?.instances
-        else { return }
-        let ready = machine.records.filter { $0.generation == target && $0.phase == .ready }.count
-        var line = "\(target): \(ready)/\(wanted) ready"
-        if let rollout = machine.rollout, rollout.from != nil { line = "reloading: rolling out \(rollout.to); " + line }
-        guard line != lastStatusLine else { return }
+        guard machine.lifecycle == .running, let line = machine.statusLine, line != lastStatusLine else { return }
         lastStatusLine = line
         systemd.status(line)
     }
