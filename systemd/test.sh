@@ -240,11 +240,14 @@ show() {
 start_waits_for_readiness() {
     local before after took body active_ms
     before=$(now)
-    in_ns systemctl start supervisor@demo || fail "systemctl start failed: $(in_ns systemctl status supervisor@demo)"
+    # As the README says: enable --now starts the unit and returns once it is active.
+    in_ns systemctl enable --now supervisor@demo 2>&1 ||
+        fail "systemctl enable --now failed: $(in_ns systemctl status supervisor@demo)"
     body=$(demo_body) || fail "the port did not answer right after start returned"
     after=$(now)
     took=$(elapsed_ms "$before" "$after")
     [ "$(show -p ActiveState supervisor@demo)" = active ] || fail "not active after start"
+    [ "$(in_ns systemctl is-enabled supervisor@demo)" = enabled ] || fail "not enabled"
     # ExecMainStartTimestamp: the supervisor was started; ActiveEnterTimestamp: it said READY=1.
     active_ms=$((($(show -p ActiveEnterTimestampMonotonic supervisor@demo) - \
         $(show -p ExecMainStartTimestampMonotonic supervisor@demo)) / 1000))
@@ -254,6 +257,15 @@ start_waits_for_readiness() {
     case "$body" in *version=v1*) ;; *) fail "unexpected answer: $body" ;; esac
     has '2/2 ready' "$(show -p StatusText supervisor@demo)" >/dev/null ||
         fail "STATUS= is '$(show -p StatusText supervisor@demo)', not N/N ready"
+}
+
+# supervisor@NAME without /etc/supervisor/NAME.toml fails at once (AssertPathExists=) instead of a restart loop.
+missing_config_fails_at_once() {
+    ! in_ns systemctl start supervisor@missing 2>&1 || fail "supervisor@missing started"
+    local assert
+    assert=$(show -p AssertResult supervisor@missing)
+    echo "AssertResult=$assert, NRestarts=$(show -p NRestarts supervisor@missing)"
+    [ "$assert" = no ] || fail "the unit's AssertPathExists= did not stop it"
 }
 
 # The pids of the instances, from `supervisor status --json`.
@@ -494,7 +506,8 @@ if [ "$boot_status" -eq 0 ]; then
     check "the package installs into the namespace's overlays" install_package
     check "the sysctl.d drop-in is applied: net.ipv4.tcp_migrate_req=1" sysctl_applied
     check "the demo's releases (v1, v2, v3-broken) and /etc/supervisor/demo.toml" setup_demo
-    check "start blocks until the instances are ready, then serves" start_waits_for_readiness
+    check "enable --now blocks until the instances are ready, then serves" start_waits_for_readiness
+    check "supervisor@NAME without /etc/supervisor/NAME.toml fails at once" missing_config_fails_at_once
     check "reload under wrk load: new pids, no failed request" reload_under_load_loses_nothing
     check "reload to a broken release fails, the unit stays active and serving, status says why" \
         broken_release_is_rolled_back
