@@ -49,6 +49,17 @@ static void child_after_fork(const supervisor_spawn_request *request, int error_
         report_and_exit(error_fd, errno);
     }
 
+    // Raw system calls: they change this (only) thread, and the child has no other; glibc's wrappers would try to
+    // synchronise threads of the parent that do not exist here. Groups first, the user last (after it, no more
+    // changes are allowed).
+    if (request->switch_credentials) {
+        if (syscall(SYS_setgroups, (size_t)request->group_count, request->groups) < 0 ||
+            syscall(SYS_setresgid, request->gid, request->gid, request->gid) < 0 ||
+            syscall(SYS_setresuid, request->uid, request->uid, request->uid) < 0) {
+            report_and_exit(error_fd, errno);
+        }
+    }
+
     // Move every source above the range we are about to fill, so no dup2 overwrites a source still needed.
     const int count = request->pass_fd_count;
     const int error_target = 3 + count;

@@ -43,4 +43,14 @@ extension DemoServer {
             log.warning("/health answers 503 from now on, as asked (--unhealthy-after); still serving")
         }
     }
+
+    /// With `--crash-after`, exits with status 3 that long after the server became ready, as a crash would.
+    func scheduleCrash(log: DemoLog) {
+        guard let crashAfter else { return }
+        Task {
+            try await Task.sleep(for: .milliseconds(crashAfter))
+            log.error("crashing as asked (--crash-after)")
+            Glibc.exit(3)
+        }
+    }
 }

@@ -97,6 +97,14 @@ struct DemoServer: AsyncParsableCommand {
 
     @Option(
         help: ArgumentHelp(
+            "Misbehave: exit with status 3, without draining, this many milliseconds after becoming ready.",
+            valueName: "ms"
+        )
+    )
+    var crashAfter: Int?
+
+    @Option(
+        help: ArgumentHelp(
             "Answer 408 and close when a request takes longer than this to arrive, in seconds (0: no limit).",
             valueName: "seconds"
         )
@@ -123,6 +131,9 @@ struct DemoServer: AsyncParsableCommand {
         }
         if let unhealthyAfter, unhealthyAfter < 0 {
             throw ValidationError("--unhealthy-after must not be negative")
+        }
+        if let crashAfter, crashAfter < 0 {
+            throw ValidationError("--crash-after must not be negative")
         }
         if let stopWatchdogAfter, stopWatchdogAfter < 0 {
             throw ValidationError("--stop-watchdog-after must not be negative")
@@ -161,6 +172,7 @@ struct DemoServer: AsyncParsableCommand {
             health.set(.healthy)
             reporter.reportListening(on: server.localAddresses)
             scheduleUnhealthy(health, log: log)
+            scheduleCrash(log: log)
         }
         if let watchdog {
             startWatchdog(watchdog, log: log)

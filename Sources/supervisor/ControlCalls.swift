@@ -47,7 +47,7 @@ func printError(_ text: String) {
     writeAll(2, text + "\n")
 }
 
-private func writeAll(_ fd: Int32, _ text: String) {
+func writeAll(_ fd: Int32, _ text: String) {
     let bytes = Array(text.utf8)
     var offset = 0
     while offset < bytes.count {

@@ -127,6 +127,31 @@ struct RunOptions: ParsableArguments {
     var controlSocket: String?
 
     @Option(
+        name: .customLong("control-group"),
+        help: ArgumentHelp(
+            "Let members of this group use the control socket too (mode 0660). (default: root and the supervisor's user)",
+            valueName: "group"))
+    var controlGroup: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "Run the instances as this user (name or uid; needs root). The supervisor keeps its own user, so it can bind privileged ports in reuseport or shared mode and pass them down. (default: the supervisor's user)",
+            valueName: "user"))
+    var user: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "With --user: the instances' primary group instead of the user's own. (default: the user's group)",
+            valueName: "group"))
+    var group: String?
+
+    @Option(
+        help: ArgumentHelp(
+            "After a reload's new instances are ready, keep the old ones serving this long; a new instance that fails meanwhile rolls back. (default: 0s)",
+            valueName: "duration"))
+    var bake: String?
+
+    @Option(
         name: .customLong("env"),
         help: ArgumentHelp("An environment variable added for the instances; repeatable.", valueName: "name=value"))
     var environment: [String] = []
@@ -204,6 +229,10 @@ struct RunOptions: ParsableArguments {
         }
         layer.maxSurge = maxSurge
         layer.controlSocket = controlSocket
+        layer.controlGroup = controlGroup
+        layer.user = user
+        layer.group = group
+        layer.bake = try bake.map { text throws(ConfigurationError) in try Duration.parse(text, for: "--bake") }
         for assignment in environment {
             let variable = try EnvironmentVariable(assignment: assignment)
             layer.environment[variable.name] = variable.value

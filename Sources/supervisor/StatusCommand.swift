@@ -14,7 +14,12 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         var report: StatusReport?
-        try send(.status, to: target) { reply in report = reply.status ?? report }
+        var refusal: String?
+        try send(.status, to: target) { reply in
+            report = reply.status ?? report
+            if let result = reply.result, !result.ok { refusal = result.message }
+        }
+        if let refusal { throw ValidationFailure(refusal) }
         guard let report else { throw ValidationFailure("the supervisor sent no status") }
         if json {
             let encoder = JSONEncoder()

@@ -14,6 +14,9 @@ struct SupervisorCommand: AsyncParsableCommand {
             that fails is rolled back while the old one keeps serving.
             """,
         version: SupervisorVersion.current,
-        subcommands: [RunCommand.self, ReloadCommand.self, StatusCommand.self, StopCommand.self, CheckCommand.self]
+        subcommands: [
+            RunCommand.self, ReloadCommand.self, StatusCommand.self, StopCommand.self, CheckCommand.self,
+            LifelineCommand.self,
+        ]
     )
 }

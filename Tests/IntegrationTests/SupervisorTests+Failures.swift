@@ -141,3 +141,191 @@ extension SupervisorTests {
         #expect(tree.allSatisfy { !isAlive($0) }, "left behind: \(tree.filter(isAlive))")
     }
 }
+
+extension SupervisorTests {
+    @Test("--bake: the old generation serves beside the new one until the bake ends; a crash meanwhile rolls back")
+    func bake() throws {
+        let port = try freePort()
+        let directory = try TemporaryDirectory.make()
+        let config = "\(directory)/app.toml"
+        try Self.writeConfig(config, port: port, extraTOML: "bake = \"1500ms\"", serverArguments: [])
+        let supervisor = try SupervisorHarness(["--config", config], directory: directory)
+        try supervisor.waitUntilReady()
+        let first = try supervisor.readyPIDs()
+
+        let reload = try ChildProcess(
+            ["reload", "--name", supervisor.name, "--control-socket", supervisor.controlSocket],
+            executable: SupervisorHarness.supervisorPath)
+        #expect(try eventually { try supervisor.readyPIDs(generation: 2).count == 2 })
+        // Baking: both generations serve, and the reload has not finished.
+        #expect(first.allSatisfy { isAlive($0) })
+        #expect(try supervisor.status().instances.filter { $0.state == "ready" }.count == 4)
+        #expect(reload.waitForExit(timeout: .seconds(10)) == .exited(0), "\(reload.output)")
+        #expect(try eventually { first.allSatisfy { !isAlive($0) } })
+        #expect(supervisor.log.contains("baking for 1.5 s while generation 1 keeps serving"))
+
+        // A release that crashes 500 ms after it is ready fails within the bake: rolled back, generation 2 untouched.
+        let second = try supervisor.readyPIDs()
+        try Self.writeConfig(config, port: port, extraTOML: "bake = \"3s\"", serverArguments: ["--crash-after", "500"])
+        let failed = try supervisor.cli("reload")
+        #expect(failed.exitCode == 1)
+        #expect(failed.stderr.contains("exited with status 3; rolled back to generation 2"), "\(failed.stderr)")
+        #expect(try supervisor.readyPIDs() == second)
+    }
+}
+
+extension SupervisorTests {
+    /// The pid of the supervisor's `supervisor lifeline` child.
+    static func lifelinePID(of supervisor: SupervisorHarness) -> Int32? {
+        ProcessTable.current().tree(of: supervisor.process.pid).first { pid in
+            let arguments = (try? FileText.readBytes("/proc/\(pid)/cmdline")) ?? []
+            return arguments.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.suffix(1) == ["lifeline"]
+        }
+    }
+
+    @Test("the supervisor killed with SIGKILL: its lifeline stops the instances (stop signal, then drain, then exit)")
+    func supervisorKilled() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let pids = try supervisor.readyPIDs()
+        let lifeline = try #require(Self.lifelinePID(of: supervisor))
+        supervisor.process.send(SIGKILL)
+        #expect(supervisor.waitForExit(timeout: .seconds(5)) == .signaled(SIGKILL))
+        #expect(eventually(timeout: .seconds(10)) { pids.allSatisfy { !isAlive($0) } && !isAlive(lifeline) })
+        #expect(supervisor.log.contains("lifeline: the supervisor is gone without stopping its instances"))
+    }
+
+    @Test(
+        "the supervisor killed with SIGKILL: an instance that ignores the stop signal gets SIGKILL at the drain timeout"
+    )
+    func supervisorKilledStubbornInstance() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(
+            instances: 1, port: port, extra: ["--drain-timeout", "1s"], serverArguments: ["--ignore-sigterm"])
+        let pids = try supervisor.readyPIDs()
+        supervisor.process.send(SIGKILL)
+        _ = supervisor.waitForExit(timeout: .seconds(5))
+        usleep(500_000)
+        #expect(pids.allSatisfy { isAlive($0) }, "still draining half-way through the drain timeout")
+        #expect(eventually(timeout: .seconds(5)) { pids.allSatisfy { !isAlive($0) } })
+        #expect(supervisor.log.contains("did not exit within 1.0 seconds; sending SIGKILL"))
+    }
+
+    @Test("a clean stop ends the lifeline too, and a lifeline that dies is started again")
+    func lifelineLifecycle() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let first = try #require(Self.lifelinePID(of: supervisor))
+        kill(first, SIGKILL)
+        #expect(eventually { Self.lifelinePID(of: supervisor).map { $0 != first } ?? false })
+        #expect(supervisor.log.contains("the lifeline was killed by SIGKILL; starting it again"))
+        let second = try #require(Self.lifelinePID(of: supervisor))
+        #expect(try supervisor.cli("stop").exitCode == 0)
+        #expect(supervisor.waitForExit() == .exited(0))
+        #expect(eventually { !isAlive(second) })
+    }
+}
+
+extension SupervisorTests {
+    @Test(
+        "out of file descriptors: the reload is rolled back with the reason and the fix; the old generation serves on")
+    func fileDescriptorLimit() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let before = try supervisor.readyPIDs()
+        let pid = supervisor.process.pid
+        let open = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").count
+        // Room for the reload's own control connection, not for a new instance's pipe or notify socket.
+        let soft = FileText.read("/proc/\(pid)/limits")?.split(separator: "\n")
+            .first { $0.hasPrefix("Max open files") }?.split(separator: " ", omittingEmptySubsequences: true)[3]
+        let limit = try #require(soft.map(String.init))
+        let lowered = try CommandResult.run("/usr/bin/prlimit", ["--pid", String(pid), "--nofile=\(open + 1):"])
+        #expect(lowered.exitCode == 0, "\(lowered.stderr)")
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("Too many open files"), "\(reload.stderr)")
+        #expect(reload.stderr.contains("raise it (LimitNOFILE= in the unit, ulimit -n)"))
+        #expect(reload.stderr.contains("rolled back to generation 1"))
+        #expect(try pidsAnswering(port: port, expected: before) == before)
+
+        let restored = try CommandResult.run("/usr/bin/prlimit", ["--pid", String(pid), "--nofile=\(limit):"])
+        #expect(restored.exitCode == 0, "\(restored.stderr)")
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try supervisor.readyPIDs().isDisjoint(with: before))
+    }
+}
+
+extension SupervisorTests {
+    static let pidsCgroups = "/sys/fs/cgroup/pids"
+
+    @Test(
+        "no more processes (pids cgroup full): the reload is rolled back with the reason; the old generation serves on",
+        .enabled(
+            if: SupervisorTests.isRoot && access(SupervisorTests.pidsCgroups, W_OK) == 0,
+            "needs root and a writable cgroup v1 pids hierarchy"))
+    func processLimit() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let before = try supervisor.readyPIDs()
+        let group = "\(Self.pidsCgroups)/supervisor-test-\(getpid())"
+        #expect(mkdir(group, 0o755) == 0)
+        defer {
+            try? String(supervisor.process.pid).write(
+                toFile: "\(Self.pidsCgroups)/cgroup.procs", atomically: false, encoding: .utf8)
+            rmdir(group)
+        }
+        // Only the supervisor moves; its instances stay where they are. It may not grow by one more process.
+        try String(supervisor.process.pid).write(toFile: "\(group)/cgroup.procs", atomically: false, encoding: .utf8)
+        let current = try String(contentsOfFile: "\(group)/pids.current", encoding: .utf8)
+        try current.write(toFile: "\(group)/pids.max", atomically: false, encoding: .utf8)
+
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("failed: Resource temporarily unavailable"), "\(reload.stderr)")
+        #expect(reload.stderr.contains("a process limit is reached (TasksMax= in the unit, ulimit -u)"))
+        #expect(reload.stderr.contains("rolled back to generation 1"))
+        #expect(pidsAnswering(port: port, expected: before) == before)
+
+        try "max".write(toFile: "\(group)/pids.max", atomically: false, encoding: .utf8)
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try supervisor.readyPIDs().isDisjoint(with: before))
+    }
+
+    @Test(
+        "the runtime directory's file system full: the reload is rolled back with the reason; the old generation serves on",
+        .enabled(if: SupervisorTests.isRoot, "needs root to mount a small tmpfs"))
+    func runtimeDirectoryFull() throws {
+        let directory = try TemporaryDirectory.make()
+        // A file system with room for 64 files: the control socket, its lock, the notify directory and sockets.
+        #expect(mount("tmpfs", directory, "tmpfs", 0, "size=64k,nr_inodes=64,mode=0755") == 0)
+        defer { umount2(directory, Int32(MNT_DETACH)) }
+        let port = try freePort()
+        let supervisor = try SupervisorHarness(
+            ["--instances", "2", "--", SupervisorHarness.demoServerPath, "--port", String(port)],
+            directory: directory)
+        try supervisor.waitUntilReady()
+        let before = try supervisor.readyPIDs()
+        var fillers: [String] = []
+        for index in 0..<64 {
+            let path = "\(directory)/filler-\(index)"
+            let fd = open(path, O_CREAT | O_WRONLY, 0o600)
+            if fd < 0 { break }
+            close(fd)
+            fillers.append(path)
+        }
+        #expect(!fillers.isEmpty)
+
+        let reload = try supervisor.cli("reload")
+        #expect(reload.exitCode == 1)
+        #expect(reload.stderr.contains("cannot create its notify socket"), "\(reload.stderr)")
+        #expect(reload.stderr.contains("the file system is full"))
+        #expect(reload.stderr.contains("rolled back to generation 1"))
+        #expect(pidsAnswering(port: port, expected: before) == before)
+
+        for path in fillers { unlink(path) }
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try supervisor.readyPIDs().isDisjoint(with: before))
+        #expect(try supervisor.cli("stop").exitCode == 0)
+        _ = supervisor.waitForExit()
+    }
+}

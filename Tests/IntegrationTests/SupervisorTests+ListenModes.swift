@@ -230,10 +230,16 @@ extension SupervisorTests {
             #expect(Self.boundPort(pid: pid, fd: 4) == UInt16(admin))
         }
         let pids = try supervisor.readyPIDs()
-        #expect(pidsAnswering(port: web, expected: pids) == pids)
-        if mode != "app" {
-            // The demo server serves on every socket it is given.
-            #expect(pidsAnswering(port: admin, expected: pids) == pids)
+        let ports = mode == "app" ? [web] : [web, admin]  // The demo server serves on every socket it is given.
+        for port in ports {
+            let answering = pidsAnswering(port: port, expected: pids)
+            if mode == "shared" {
+                // One accept queue for all: the kernel wakes whichever instance waits (often the same one when
+                // requests come one at a time), so only "served, and by these instances" holds.
+                #expect(!answering.isEmpty && answering.isSubset(of: pids), "port \(port): \(answering)")
+            } else {
+                #expect(answering == pids, "port \(port)")
+            }
         }
     }
 

@@ -17,11 +17,12 @@ struct MachineDriver {
         maxSurge: Int? = nil,
         readyTimeout: Duration = .seconds(60),
         drainTimeout: Duration = .seconds(30),
-        stopSignal: UnixSignal = .terminate
+        stopSignal: UnixSignal = .terminate,
+        bake: Duration = .zero
     ) -> GenerationPolicy {
         GenerationPolicy(
             instances: instances, maxSurge: maxSurge ?? instances, readyTimeout: readyTimeout,
-            drainTimeout: drainTimeout, stopSignal: stopSignal)
+            drainTimeout: drainTimeout, stopSignal: stopSignal, bake: bake)
     }
 
     /// Feeds an event, then answers spawns with pids and configuration loads with ``nextPolicy``, like the runtime.

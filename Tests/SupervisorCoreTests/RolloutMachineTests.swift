@@ -473,3 +473,75 @@ struct LivenessTests {
         #expect(driver.last.contains(.measure(.drained(.seconds(1), forced: true))))
     }
 }
+
+@Suite("Rollout state machine: bake time")
+struct BakeTests {
+    @Test("with a bake time the old generation serves on until the bake is over, then the rollout completes")
+    func bakeKeepsOldServing() {
+        var driver = MachineDriver()
+        driver.startServing()
+        let old = driver.records(generation: 1)
+        driver.nextPolicy = MachineDriver.policy(bake: .seconds(30))
+        driver.send(.reloadRequested(ReloadRequestID(1)))
+        driver.readyAll(generation: 2)
+        #expect(driver.last.signalledPIDs.isEmpty)
+        #expect(driver.last.finishedReloads.isEmpty)
+        #expect(driver.last.timers.contains { $0.0 == .bakeEnded(Generation(2)) && $0.1 == .seconds(30) })
+        #expect(driver.machine.rollout?.bakingSince != nil)
+        #expect(driver.machine.statusLine?.hasPrefix("reloading: baking generation 2 for 30 s") == true)
+
+        driver.advance(.seconds(30))
+        driver.send(.timerFired(.bakeEnded(Generation(2))))
+        #expect(Set(driver.last.signalledPIDs) == Set(old.compactMap(\.mainPID)))
+        #expect(driver.last.finishedReloads.first?.1.succeeded == true)
+        #expect(driver.machine.rollout == nil)
+    }
+
+    @Test("a new instance that crashes during the bake rolls back; the old generation is never signalled")
+    func crashDuringBakeRollsBack() {
+        var driver = MachineDriver()
+        driver.startServing()
+        let old = driver.records(generation: 1)
+        driver.nextPolicy = MachineDriver.policy(bake: .seconds(30))
+        driver.send(.reloadRequested(ReloadRequestID(1)))
+        driver.readyAll(generation: 2)
+        let new = driver.records(generation: 2)
+        driver.advance(.seconds(1))
+        driver.send(.exited(pid: new[1].mainPID!, .exited(code: 1)))
+        #expect(driver.last.finishedReloads.first?.1.kind == .rolledBack)
+        #expect(driver.last.signalledPIDs == [new[0].mainPID!])
+        #expect(driver.last.spawns.isEmpty)
+        // The late bake timer changes nothing.
+        driver.send(.timerFired(.bakeEnded(Generation(2))))
+        #expect(driver.last.signalledPIDs.isEmpty)
+        #expect(!driver.log.signalledPIDs.contains(old[0].mainPID!))
+        #expect(!driver.log.signalledPIDs.contains(old[1].mainPID!))
+        #expect(driver.machine.target == Generation(1))
+    }
+
+    @Test("a new instance that fails its liveness check during the bake rolls back")
+    func unhealthyDuringBakeRollsBack() {
+        var driver = MachineDriver()
+        driver.startServing()
+        driver.nextPolicy = MachineDriver.policy(bake: .seconds(30))
+        driver.send(.reloadRequested(ReloadRequestID(1)))
+        driver.readyAll(generation: 2)
+        let new = driver.records(generation: 2)
+        driver.send(.unhealthy(new[0].id, "failed its liveness probe 3 times in a row"))
+        #expect(driver.last.finishedReloads.first?.1.kind == .rolledBack)
+        #expect(Set(driver.last.signalledPIDs) == Set(new.compactMap(\.mainPID)))
+    }
+
+    @Test("without a bake time each old instance stops as soon as its replacement is ready")
+    func noBake() {
+        var driver = MachineDriver()
+        driver.startServing()
+        let old = driver.records(generation: 1)
+        driver.nextPolicy = MachineDriver.policy()
+        driver.send(.reloadRequested(ReloadRequestID(1)))
+        driver.readyAll(generation: 2)
+        #expect(Set(driver.log.signalledPIDs) == Set(old.compactMap(\.mainPID)))
+        #expect(driver.last.finishedReloads.first?.1.succeeded == true)
+        #expect(!driver.log.timers.contains { if case .bakeEnded = $0.0 { true } else { false } })
+    }
+}

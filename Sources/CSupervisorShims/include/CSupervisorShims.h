@@ -24,6 +24,12 @@ typedef struct {
     /// bytes. May be NULL when count is 0.
     char *const *pid_slots;
     int pid_slot_count;
+    /// 1: switch to `uid`, `gid` and the supplementary `groups` before exec (the parent must be root).
+    int switch_credentials;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    int group_count;
 } supervisor_spawn_request;
 
 /// Forks and executes `request->path` in a new session (so a new process group whose id is the child's pid), with an

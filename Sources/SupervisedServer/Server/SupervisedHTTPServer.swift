@@ -114,7 +114,9 @@ public final class SupervisedHTTPServer: Sendable {
             }
             // The connection handler answers a request sent before the client's FIN, then closes.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // TCP_NODELAY is an IPPROTO_TCP option: `.socketOption` would set SOL_SOCKET option 1, SO_DEBUG, which
+            // only root may set, so every connection of a server run as another user would fail.
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations

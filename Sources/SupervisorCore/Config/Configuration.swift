@@ -31,6 +31,12 @@ public struct Configuration: Equatable, Sendable {
     /// `nil`: all instances at once.
     public var maxSurge: Int?
     public var controlSocket: String?
+    /// Members of this group may use the control socket too (mode 0660 instead of 0600).
+    public var controlGroup: ControlGroup?
+    /// The user and groups instances run as; `nil`: the supervisor's own.
+    public var credentials: InstanceCredentials?
+    /// How long the previous generation keeps serving after the new one is ready (see ``GenerationPolicy/bake``).
+    public var bake: Duration
     /// Added to each instance's environment, sorted by name.
     public var environment: [EnvironmentVariable]
     /// The program and its arguments.
@@ -135,6 +141,16 @@ public struct Configuration: Equatable, Sendable {
             throw ConfigurationError("max-surge must be at least 1, not \(maxSurge)")
         }
         controlSocket = layer.controlSocket
+        controlGroup = try layer.controlGroup.map { name throws(ConfigurationError) in try ControlGroup(named: name) }
+        bake = layer.bake ?? .zero
+        if layer.group != nil && layer.user == nil {
+            throw ConfigurationError("group needs user as well: --user NAME --group GROUP")
+        }
+        credentials = try layer.user.map { user throws(ConfigurationError) in
+            try InstanceCredentials.resolve(
+                user: user, group: layer.group, supervisorUID: InstanceCredentials.currentUID)
+        }
+        guard bake >= .zero else { throw ConfigurationError("bake must not be negative") }
         environment = layer.environment.sorted { $0.key < $1.key }.map {
             EnvironmentVariable(name: $0.key, value: $0.value)
         }
@@ -192,7 +208,7 @@ public struct Configuration: Equatable, Sendable {
     public var policy: GenerationPolicy {
         GenerationPolicy(
             instances: instances, maxSurge: maxSurge ?? instances, readyTimeout: readyTimeout,
-            drainTimeout: drainTimeout, stopSignal: stopSignal)
+            drainTimeout: drainTimeout, stopSignal: stopSignal, bake: bake)
     }
 }
 

@@ -22,8 +22,8 @@ public enum ConfigurationFile {
     public static let keys = [
         "name", "instances", "listen", "listen-mode", "kernel-migrate", "backlog", "ready", "ready-timeout",
         "admin-port-base", "watchdog-sec", "liveness", "liveness-interval", "liveness-threshold", "health",
-        "min-ready", "shutdown-delay", "stop-signal", "drain-timeout", "max-surge", "control-socket", "environment",
-        "command",
+        "min-ready", "shutdown-delay", "stop-signal", "drain-timeout", "max-surge", "bake", "control-socket",
+        "control-group", "user", "group", "environment", "command",
     ]
 
     /// Reads and parses the file at `path`.
@@ -124,6 +124,10 @@ public enum ConfigurationFile {
                     layer.maxSurge = try reader.integer(value, key)
                 }
             case "control-socket": layer.controlSocket = try reader.string(value, key)
+            case "control-group": layer.controlGroup = try reader.string(value, key)
+            case "user": layer.user = try reader.string(value, key)
+            case "group": layer.group = try reader.string(value, key)
+            case "bake": layer.bake = try reader.duration(value, key)
             case "environment": layer.environment = try reader.environment(value)
             case "command":
                 if let single = value.string {

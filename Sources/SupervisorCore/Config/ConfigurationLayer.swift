@@ -20,6 +20,10 @@ public struct ConfigurationLayer: Equatable, Sendable {
     public var drainTimeout: Duration?
     public var maxSurge: Int?
     public var controlSocket: String?
+    public var controlGroup: String?
+    public var user: String?
+    public var group: String?
+    public var bake: Duration?
     /// Merged key by key: a flag overrides the file's value of the same variable only.
     public var environment: [String: String] = [:]
     public var command: [String]?
@@ -49,6 +53,10 @@ public struct ConfigurationLayer: Equatable, Sendable {
         if let drainTimeout { merged.drainTimeout = drainTimeout }
         if let maxSurge { merged.maxSurge = maxSurge }
         if let controlSocket { merged.controlSocket = controlSocket }
+        if let controlGroup { merged.controlGroup = controlGroup }
+        if let user { merged.user = user }
+        if let group { merged.group = group }
+        if let bake { merged.bake = bake }
         merged.environment.merge(environment) { _, flag in flag }
         if let command { merged.command = command }
         return merged

@@ -17,30 +17,54 @@ import Glibc
 public final class ControlServer: Sendable {
     /// Answers one request with a stream of replies; the connection closes when the stream ends.
     public typealias Handler = @Sendable (ControlRequest) -> AsyncStream<ControlReply>
+    /// Told of each connection refused by ``ControlAccess``, with the answer it got.
+    public typealias RefusalHandler = @Sendable (PeerCredentials, String) -> Void
+
+    /// The longest request line taken; a client that sends more without a newline is cut off.
+    public static let maximumRequestSize = 64 * 1024
 
     public let path: String
     private let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    private let access: ControlAccess
+    private let name: String
 
-    private init(path: String, channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>) {
+    private init(
+        path: String,
+        channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
+        access: ControlAccess,
+        name: String
+    ) {
         self.path = path
         self.channel = channel
+        self.access = access
+        self.name = name
     }
 
-    /// Binds the socket at `path` with mode 0600, replacing a stale socket file (the caller holds the
-    /// ``InstanceLock``, so no live supervisor owns it).
+    /// Binds the socket at `path`, replacing a stale socket file (the caller holds the ``InstanceLock``, so no live
+    /// supervisor owns it). Its mode is 0600, or 0660 owned by the ``ControlAccess/group``.
     ///
     /// - Throws: when the directory does not exist or is not writable, or the path is too long.
-    public static func bind(path: String, group: any EventLoopGroup) async throws -> ControlServer {
+    public static func bind(
+        path: String,
+        group: any EventLoopGroup,
+        access: ControlAccess,
+        name: String
+    ) async throws -> ControlServer {
         let channel = try await ServerBootstrap(group: group)
             .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineBasedFrameDecoder()))
+                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maximumRequestSize))
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
                 }
             }
-        chmod(path, 0o600)
-        return ControlServer(path: path, channel: channel)
+        if let controlGroup = access.group {
+            chown(path, uid_t.max, controlGroup.gid)
+            chmod(path, 0o660)
+        } else {
+            chmod(path, 0o600)
+        }
+        return ControlServer(path: path, channel: channel, access: access, name: name)
     }
 
     /// Stops accepting connections; ``serve(_:)`` returns once the connections in progress have been answered.
@@ -49,13 +73,17 @@ public final class ControlServer: Sendable {
     }
 
     /// Serves connections until ``stopAccepting()`` or cancellation; then removes the socket file.
-    public func serve(_ handler: @escaping Handler) async {
+    public func serve(onRefusal: @escaping RefusalHandler, _ handler: @escaping Handler) async {
         defer { unlink(path) }
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 try await channel.executeThenClose { connections in
                     for try await connection in connections {
-                        group.addTask { await Self.answer(connection, handler: handler) }
+                        group.addTask {
+                            await Self.answer(
+                                connection, access: self.access, name: self.name, onRefusal: onRefusal,
+                                handler: handler)
+                        }
                     }
                 }
             }
@@ -66,17 +94,32 @@ public final class ControlServer: Sendable {
 
     private static func answer(
         _ connection: NIOAsyncChannel<ByteBuffer, ByteBuffer>,
+        access: ControlAccess,
+        name: String,
+        onRefusal: RefusalHandler,
         handler: Handler
     ) async {
+        let peer = await peerCredentials(of: connection.channel)
         try? await connection.executeThenClose { inbound, outbound in
-            var lines = inbound.makeAsyncIterator()
-            guard let line = try await lines.next() else { return }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             func send(_ reply: ControlReply) async throws {
                 var data = try encoder.encode(reply)
                 data.append(UInt8(ascii: "\n"))
                 try await outbound.write(ByteBuffer(bytes: data))
+            }
+            var lines = inbound.makeAsyncIterator()
+            guard let line = try await lines.next() else { return }
+            // Refused after reading the request: closing with unread bytes would reset the connection, and the
+            // client would never see why.
+            guard let peer, access.allows(peer, supplementaryGroups: ControlAccess.supplementaryGroups(of: peer.pid))
+            else {
+                let message =
+                    peer.map { access.refusal(for: $0, name: name) }
+                    ?? "permission denied: cannot tell who is connecting (SO_PEERCRED failed)"
+                onRefusal(peer ?? PeerCredentials(pid: 0, uid: UInt32.max, gid: UInt32.max), message)
+                try await send(.result(ControlResult(ok: false, message: message)))
+                return
             }
             let request: ControlRequest
             do {
@@ -87,5 +130,27 @@ public final class ControlServer: Sendable {
             }
             for await reply in handler(request) { try await send(reply) }
         }
+    }
+
+    /// `struct ucred` of `SO_PEERCRED` (glibc declares it only under `_GNU_SOURCE`, which Swift's Glibc module does
+    /// not define): three 32-bit fields, in this order.
+    private struct KernelPeerCredentials: Sendable {
+        var pid: Int32 = 0
+        var uid: UInt32 = 0
+        var gid: UInt32 = 0
+    }
+
+    /// The connecting process's pid, uid and gid, as the kernel recorded them at `connect`.
+    private static func peerCredentials(of channel: any Channel) async -> PeerCredentials? {
+        guard let provider = channel as? any SocketOptionProvider else { return nil }
+        let credentials: KernelPeerCredentials
+        do {
+            credentials = try await provider.unsafeGetSocketOption(
+                level: SocketOptionLevel(SOL_SOCKET), name: SocketOptionName(SO_PEERCRED)
+            ).get()
+        } catch {
+            return nil
+        }
+        return PeerCredentials(pid: credentials.pid, uid: credentials.uid, gid: credentials.gid)
     }
 }

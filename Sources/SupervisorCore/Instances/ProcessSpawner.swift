@@ -30,15 +30,19 @@ public enum ProcessSpawner {
         listeners: [(fd: Int32, name: String)] = [],
         watchdog: Duration? = nil,
         discardOutput: Bool = false,
+        credentials: InstanceCredentials? = nil,
+        standardInput: Int32? = nil,
+        outputTo: Int32? = nil,
         nullDevice: Int32
     ) throws(SystemCallError) -> SpawnedProcess {
         var pipeFDs: [Int32] = [-1, -1]
-        if !discardOutput {
+        let ownPipe = !discardOutput && outputTo == nil
+        if ownPipe {
             try systemCall("pipe2") { supervisor_pipe_cloexec(&pipeFDs) }
         }
         let readEnd = pipeFDs[0]
-        let writeEnd = discardOutput ? nullDevice : pipeFDs[1]
-        defer { if !discardOutput { close(writeEnd) } }
+        let writeEnd = ownPipe ? pipeFDs[1] : (outputTo ?? nullDevice)
+        defer { if ownPipe { close(writeEnd) } }
 
         var variables = environment
         var pidVariables: [String] = []
@@ -64,15 +68,22 @@ public enum ProcessSpawner {
             envp.pointer[firstPIDVariable + offset]! + name.utf8.count
         }
         let descriptors = listeners.map(\.fd)
+        let groups = credentials?.groups ?? []
         var pid: pid_t = 0
         let error = path.withCString { cPath in
             descriptors.withUnsafeBufferPointer { passed in
                 pidSlots.withUnsafeBufferPointer { slots in
-                    var request = supervisor_spawn_request(
-                        path: cPath, argv: argv.pointer, envp: envp.pointer, pass_fds: passed.baseAddress,
-                        pass_fd_count: Int32(passed.count), stdin_fd: nullDevice, stdout_fd: writeEnd,
-                        stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count))
-                    return supervisor_spawn(&request, &pid)
+                    groups.withUnsafeBufferPointer { groupList in
+                        var request = supervisor_spawn_request(
+                            path: cPath, argv: argv.pointer, envp: envp.pointer, pass_fds: passed.baseAddress,
+                            pass_fd_count: Int32(passed.count), stdin_fd: standardInput ?? nullDevice,
+                            stdout_fd: writeEnd,
+                            stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count),
+                            switch_credentials: credentials == nil ? 0 : 1, uid: credentials?.uid ?? 0,
+                            gid: credentials?.gid ?? 0, groups: groupList.baseAddress,
+                            group_count: Int32(groupList.count))
+                        return supervisor_spawn(&request, &pid)
+                    }
                 }
             }
         }

@@ -10,18 +10,24 @@ public struct GenerationPolicy: Equatable, Sendable {
     public var drainTimeout: Duration
     /// The signal that asks an instance of this generation to drain and exit.
     public var stopSignal: UnixSignal
+    /// How long the previous generation keeps serving after every instance of this one is ready; a new instance
+    /// that fails meanwhile rolls the reload back. Zero: the previous instances are stopped as their replacements
+    /// become ready.
+    public var bake: Duration
 
     public init(
         instances: Int,
         maxSurge: Int,
         readyTimeout: Duration,
         drainTimeout: Duration,
-        stopSignal: UnixSignal
+        stopSignal: UnixSignal,
+        bake: Duration = .zero
     ) {
         self.instances = instances
         self.maxSurge = max(1, maxSurge)
         self.readyTimeout = readyTimeout
         self.drainTimeout = drainTimeout
         self.stopSignal = stopSignal
+        self.bake = bake
     }
 }

@@ -80,6 +80,8 @@ extension RolloutMachine {
         case readyTimeout(InstanceID)
         case drainTimeout(InstanceID)
         case restart(Slot, token: Int)
+        /// The bake time of a rollout to this generation is over.
+        case bakeEnded(Generation)
     }
 
     /// How loud a line is.
@@ -111,6 +113,22 @@ extension RolloutMachine {
         public let startedAt: ContinuousClock.Instant
         /// The reload callers this rollout answers.
         public internal(set) var waiters: [ReloadRequestID]
+        /// With a bake time: when every new instance was ready and the bake began.
+        public internal(set) var bakingSince: ContinuousClock.Instant?
+        /// The bake time is over (or there is none): the previous generation may be stopped.
+        public internal(set) var baked = false
+
+        init(from: Generation?, to: Generation, startedAt: ContinuousClock.Instant, waiters: [ReloadRequestID]) {
+            self.from = from
+            self.to = to
+            self.startedAt = startedAt
+            self.waiters = waiters
+        }
+
+        /// Whether the previous generation must keep serving: a bake time is set and not over yet.
+        func holdsPreviousGeneration(bake: Duration) -> Bool {
+            from != nil && bake > .zero && !baked
+        }
     }
 }
 

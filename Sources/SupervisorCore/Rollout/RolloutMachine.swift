@@ -237,6 +237,13 @@ public struct RolloutMachine: Sendable {
         case .restart(let slot, let token):
             guard pendingRestarts[slot] == token else { return }
             pendingRestarts[slot] = nil
+        case .bakeEnded(let generation):
+            guard let rollout, rollout.to == generation, rollout.bakingSince != nil else { return }
+            self.rollout?.baked = true
+            log(
+                .notice,
+                "\(generation) baked without a failure; stopping \(rollout.from.map(String.init) ?? "the rest")",
+                rolloutRelated: true)
         }
     }
 
@@ -331,11 +338,15 @@ public struct RolloutMachine: Sendable {
             if starting && serving { replacementsStarting.insert(slot) }
         }
 
+        let baking = rollout.map { $0.to == target && $0.holdsPreviousGeneration(bake: policy.bake) } ?? false
         for slotIndex in 0..<policy.instances {
             let slot = Slot(slotIndex)
             let live = records.indices.filter { records[$0].slot == slot && records[$0].isLive }
             if let ready = live.first(where: { records[$0].generation == target && records[$0].isServingHealthy }) {
-                for index in live where index != ready { stopInstance(at: index) }
+                // While baking, the previous generation serves on beside its replacements.
+                for index in live where index != ready && !(baking && records[index].isServingHealthy) {
+                    stopInstance(at: index)
+                }
             } else if live.contains(where: { records[$0].generation == target && records[$0].phase != .ready }) {
                 // The replacement is on its way: whatever else is starting here will never be needed.
                 for index in live where records[index].generation != target && records[index].phase != .ready {
@@ -357,6 +368,18 @@ public struct RolloutMachine: Sendable {
             records.contains { $0.slot.index == index && $0.generation == target && $0.isServingHealthy }
         }
         guard everySlotServesTarget else { return }
+        if baking, let started = rollout, let from = started.from {
+            if started.bakingSince == nil {
+                rollout?.bakingSince = now
+                actions.append(.startTimer(.bakeEnded(target), after: policy.bake))
+                log(
+                    .notice,
+                    "every instance of \(target) is ready; baking for \(policy.bake.secondsText) while \(from) keeps "
+                        + "serving (a failure meanwhile rolls back)",
+                    rolloutRelated: true)
+            }
+            return
+        }
         for index in records.indices where records[index].slot.index >= policy.instances && records[index].isLive {
             stopInstance(at: index)
         }
@@ -499,7 +522,13 @@ public struct RolloutMachine: Sendable {
         guard let target, let policy = policies[target] else { return nil }
         let ready = records.filter { $0.generation == target && $0.phase == .ready }.count
         var line = "\(target): \(ready)/\(policy.instances) ready"
-        if let rollout, rollout.from != nil { line = "reloading: rolling out \(rollout.to); " + line }
+        if let rollout, rollout.from != nil {
+            if rollout.bakingSince != nil, let bake = policies[rollout.to]?.bake {
+                line = "reloading: baking \(rollout.to) for \(bake.secondsText); " + line
+            } else {
+                line = "reloading: rolling out \(rollout.to); " + line
+            }
+        }
         if let lastResult, lastResult.kind == .rolledBack { line += "; last reload rolled back: \(lastResult.message)" }
         return line
     }

@@ -19,6 +19,12 @@ extension Supervisor {
         } catch {
             return .spawnFailed(id, "cannot create its notify socket: \(error)")
         }
+        if let credentials = configuration.credentials {
+            // Only the instance's user may send to its socket; the directory lets it through without listing.
+            chmod(notifyDirectory, 0o711)
+            chown(notifyPath, credentials.uid, credentials.gid)
+            chmod(notifyPath, 0o600)
+        }
         let program: String
         do {
             program = try CommandResolver.resolve(configuration.command[0], searchPath: source.searchPath)
@@ -45,7 +51,7 @@ extension Supervisor {
             let listeners = try listenerDescriptors(for: configuration, slot: slot)
             process = try ProcessSpawner.spawn(
                 path: program, arguments: configuration.command, environment: environment, listeners: listeners,
-                watchdog: configuration.watchdog, nullDevice: nullDevice)
+                watchdog: configuration.watchdog, credentials: configuration.credentials, nullDevice: nullDevice)
         } catch {
             notify.close()
             return .spawnFailed(id, error.description)
@@ -56,6 +62,7 @@ extension Supervisor {
             notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
             configuration: configuration, environment: environment)
         probes[id] = ProbeState()
+        lifelineWatch(group: process.pid, configuration: configuration)
         switch configuration.readiness {
         case .listen: scheduleListenProbe()
         case .http, .exec: after(Self.probeInterval, .check(id, .readiness))
@@ -80,6 +87,10 @@ extension Supervisor {
             if pid < 0 && errno == EINTR { continue }
             guard pid > 0 else { return }
             let exitStatus = ExitStatus(waitStatus: status)
+            if pid == lifeline?.pid {
+                lifelineExited(exitStatus)
+                continue
+            }
             if let prober = probeProcesses.removeValue(forKey: pid) {
                 probed(prober, .readiness, passed: exitStatus.isSuccess, detail: "exec probe \(exitStatus)")
                 continue
@@ -103,6 +114,7 @@ extension Supervisor {
     func release(_ id: InstanceID) {
         guard let running = instances.removeValue(forKey: id) else { return }
         probes[id] = nil
+        lifelineForget(group: running.pid)
         running.notify.close()
         running.output.close()
         retainedOutput.append((id, running.output.lastLines))
@@ -118,7 +130,8 @@ extension Supervisor {
             metrics.notifyMessageDropped()
             return
         }
-        let check = NotifySender(pid: pid, mainPID: record.mainPID ?? pid, uid: getuid())
+        let check = NotifySender(
+            pid: pid, mainPID: record.mainPID ?? pid, uid: running.configuration.credentials?.uid ?? getuid())
         if let refusal = check.refusal(for: datagram, table: { ProcessTable.current() }) {
             logger.warning("dropped a notify message for \(record.label): \(refusal)")
             metrics.notifyMessageDropped()

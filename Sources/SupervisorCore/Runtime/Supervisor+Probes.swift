@@ -132,7 +132,7 @@ extension Supervisor {
             // Only the probe's exit status answers; its output goes to /dev/null.
             let process = try ProcessSpawner.spawn(
                 path: "/bin/sh", arguments: ["sh", "-c", command], environment: environment, discardOutput: true,
-                nullDevice: nullDevice)
+                credentials: running.configuration.credentials, nullDevice: nullDevice)
             probes[id]?.inFlight = true
             probeProcesses[process.pid] = id
             after(Self.probeTimeout, .killProbe(process.pid))

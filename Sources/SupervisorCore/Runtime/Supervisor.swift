@@ -89,6 +89,8 @@ public final class Supervisor {
     var probes: [InstanceID: ProbeState] = [:]
     /// Readiness probe processes (`exec:`) that run now, by pid.
     var probeProcesses: [Int32: InstanceID] = [:]
+    /// Stops the instances if this process dies without doing so; `nil` when it could not be started.
+    var lifeline: LifelineLink?
     /// `/readyz` answers 503 from the moment a stop is asked for, through the shutdown delay.
     var shuttingDown = false
     let metrics = SupervisorMetrics()
@@ -162,12 +164,15 @@ public final class Supervisor {
             signals: [.terminate, .interrupt, .hangup, .child], queue: ioQueue
         ) { sink.yield(.signal($0)) }
         let server = try await ControlServer.bind(
-            path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton)
-        let serving = Self.serve(server, into: sink)
+            path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton,
+            access: ControlAccess(ownerUID: getuid(), group: initialConfiguration.controlGroup),
+            name: initialConfiguration.name)
+        let serving = Self.serve(server, logger: logger, into: sink)
         let command = initialConfiguration.command.joined(separator: " ")
         logger.info("supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
 
         loadedConfiguration = initialConfiguration
+        startLifeline()
         if let timeout = SystemdNotifier.watchdogTimeout() {
             logger.info("systemd watchdog: sending WATCHDOG=1 every \((timeout / 2).secondsText) from the main loop")
             watchdogTick(every: timeout / 2)
@@ -178,6 +183,7 @@ public final class Supervisor {
             if exitCode != nil { break }
         }
         withExtendedLifetime(signals) {}
+        closeLifeline()
         // Let the last replies (the result of `stop`) reach their clients, but do not wait on a client that does not
         // read.
         server.stopAccepting()
@@ -191,9 +197,18 @@ public final class Supervisor {
         return exitCode ?? 0
     }
 
-    private static func serve(_ server: ControlServer, into sink: AsyncStream<Event>.Continuation) -> Task<Void, Never>
-    {
-        Task { await server.serve { request in enqueue(request, into: sink) } }
+    private static func serve(
+        _ server: ControlServer,
+        logger: Logger,
+        into sink: AsyncStream<Event>.Continuation
+    ) -> Task<Void, Never> {
+        Task {
+            await server.serve { peer, answer in
+                logger.warning("refused a control request from pid \(peer.pid) (uid \(peer.uid)): \(answer)")
+            } _: { request in
+                enqueue(request, into: sink)
+            }
+        }
     }
 
     private static func enqueue(

@@ -19,7 +19,26 @@ public struct SystemCallError: Error, CustomStringConvertible, Sendable, Equatab
 
     public var description: String {
         let reason = String(cString: strerror(errno))
-        return subject.isEmpty ? "\(call) failed: \(reason)" : "\(call) \(subject) failed: \(reason)"
+        let text = subject.isEmpty ? "\(call) failed: \(reason)" : "\(call) \(subject) failed: \(reason)"
+        return hint.map { "\(text) (\($0))" } ?? text
+    }
+
+    /// How to get past a failure that a limit of the machine or of the service caused.
+    public var hint: String? {
+        switch errno {
+        case EMFILE:
+            "the supervisor reached its open-file limit; raise it (LimitNOFILE= in the unit, ulimit -n)"
+        case ENFILE:
+            "the system's open-file table is full (fs.file-max)"
+        case EAGAIN where call == "fork":
+            "no more processes may be started: a process limit is reached (TasksMax= in the unit, ulimit -u)"
+        case ENOMEM where call == "fork":
+            "not enough memory to start a process"
+        case ENOSPC, EDQUOT:
+            "the file system is full"
+        default:
+            nil
+        }
     }
 }
 

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A group whose members may use the control socket (`--control-group`), resolved when the configuration loads.
+public struct ControlGroup: Equatable, Sendable {
+    public let name: String
+    public let gid: UInt32
+
+    public init(name: String, gid: UInt32) {
+        self.name = name
+        self.gid = gid
+    }
+
+    /// Looks the group up by name (or a numeric gid).
+    ///
+    /// - Throws: ``ConfigurationError`` naming the group when it does not exist.
+    public init(named name: String) throws(ConfigurationError) {
+        if let gid = UInt32(name) {
+            self.init(name: name, gid: gid)
+            return
+        }
+        var group = group()
+        var result: UnsafeMutablePointer<group>?
+        var buffer = [CChar](repeating: 0, count: 16_384)
+        let status = getgrnam_r(name, &group, &buffer, buffer.count, &result)
+        guard status == 0, let found = result else {
+            throw ConfigurationError(
+                "control-group '\(name)' does not exist; create it (groupadd \(name)) or name an existing group")
+        }
+        self.init(name: name, gid: found.pointee.gr_gid)
+    }
+}
+
+/// The credentials of the process at the other end of a control connection (`SO_PEERCRED`).
+public struct PeerCredentials: Equatable, Sendable {
+    public let pid: Int32
+    public let uid: UInt32
+    public let gid: UInt32
+
+    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+        self.pid = pid
+        self.uid = uid
+        self.gid = gid
+    }
+}
+
+/// Who may use the control socket: root, the supervisor's own user, and members of the `--control-group`. The
+/// socket's mode (0600, or 0660 owned by the group) already keeps others out; this check holds even when the mode is
+/// wrong or the socket was reached some other way.
+public struct ControlAccess: Equatable, Sendable {
+    public let ownerUID: UInt32
+    public let group: ControlGroup?
+
+    public init(ownerUID: UInt32, group: ControlGroup?) {
+        self.ownerUID = ownerUID
+        self.group = group
+    }
+
+    /// Whether `peer` may send requests; `supplementaryGroups` are the peer's other groups (from `/proc`).
+    public func allows(_ peer: PeerCredentials, supplementaryGroups: [UInt32]) -> Bool {
+        if peer.uid == 0 || peer.uid == ownerUID { return true }
+        guard let group else { return false }
+        return peer.gid == group.gid || supplementaryGroups.contains(group.gid)
+    }
+
+    /// The answer a refused peer gets.
+    public func refusal(for peer: PeerCredentials, name: String) -> String {
+        let who = group.map { "root, uid \(ownerUID) or members of group '\($0.name)'" } ?? "root or uid \(ownerUID)"
+        let fix =
+            group == nil
+            ? "; run it as one of them, or start the supervisor with --control-group GROUP to let a group in" : ""
+        return "permission denied: uid \(peer.uid) may not control supervisor '\(name)', only \(who) may\(fix)"
+    }
+
+    /// The supplementary groups of a process, from the `Groups:` line of `/proc/PID/status`; empty when unreadable.
+    public static func supplementaryGroups(of pid: Int32) -> [UInt32] {
+        guard let status = try? FileText.read("/proc/\(pid)/status") else { return [] }
+        for line in status.split(separator: "\n") where line.hasPrefix("Groups:") {
+            return line.dropFirst("Groups:".count).split(separator: " ").compactMap { UInt32($0) }
+        }
+        return []
+    }
+}

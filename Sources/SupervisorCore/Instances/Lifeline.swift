@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What stops the instances when the supervisor itself dies without stopping them (SIGKILL, a crash, the OOM
+/// killer): a small process of its own (`supervisor lifeline`), started first, that holds the read end of a pipe.
+/// The supervisor writes a line for each instance process group it starts and each it reaps; when the pipe reaches
+/// end of file with groups still listed, the supervisor is gone, and the lifeline sends each group its stop signal,
+/// waits for its drain timeout, then sends SIGKILL. After a clean stop the list is empty and it just exits.
+///
+/// Under systemd with `KillMode=mixed` this is a second line of defence: systemd kills the unit's cgroup as well.
+public enum Lifeline {
+    /// One process group to stop if the supervisor dies.
+    public struct Group: Equatable, Sendable {
+        public let id: Int32
+        public let signal: Int32
+        public let drainTimeout: Duration
+    }
+
+    /// The groups listed so far, from the lines `+PGID SIGNAL DRAIN_MS` and `-PGID`.
+    public struct Registry: Equatable, Sendable {
+        public private(set) var groups: [Int32: Group] = [:]
+
+        public init() {}
+
+        /// Applies one line; returns `false` for a line that is not understood (it is ignored).
+        @discardableResult
+        public mutating func apply(_ line: Substring) -> Bool {
+            let fields = line.dropFirst().split(separator: " ")
+            switch line.first {
+            case "+":
+                guard fields.count == 3, let id = Int32(fields[0]), id > 1, let signal = Int32(fields[1]),
+                    let milliseconds = Int64(fields[2]), milliseconds >= 0
+                else { return false }
+                groups[id] = Group(id: id, signal: signal, drainTimeout: .milliseconds(milliseconds))
+                return true
+            case "-":
+                guard fields.count == 1, let id = Int32(fields[0]) else { return false }
+                groups[id] = nil
+                return true
+            default:
+                return false
+            }
+        }
+    }
+
+    /// The line that lists a group.
+    public static func watchLine(group: Int32, signal: Int32, drainTimeout: Duration) -> String {
+        "+\(group) \(signal) \(drainTimeout.milliseconds)\n"
+    }
+
+    /// The line that takes a group off the list.
+    public static func forgetLine(group: Int32) -> String { "-\(group)\n" }
+
+    /// The lifeline process's work: reads lines from `input` until end of file, then stops what is still listed.
+    /// Returns how many groups it had to stop.
+    public static func run(input: Int32, log: (String) -> Void) -> Int {
+        var registry = Registry()
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            if count <= 0 { break }
+            pending += buffer[0..<count]
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                registry.apply(Substring(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+        }
+        let groups = registry.groups.values.filter { kill(-$0.id, 0) == 0 }
+        guard !groups.isEmpty else { return 0 }
+        log(
+            "the supervisor is gone without stopping its instances; stopping process groups "
+                + groups.map { String($0.id) }.sorted().joined(separator: ", "))
+        let start = ContinuousClock.now
+        for group in groups { kill(-group.id, group.signal) }
+        var remaining = groups
+        while !remaining.isEmpty {
+            usleep(50_000)
+            let elapsed = ContinuousClock.now - start
+            remaining = remaining.filter { group in
+                guard kill(-group.id, 0) == 0 else { return false }
+                if elapsed >= group.drainTimeout {
+                    log("process group \(group.id) did not exit within \(group.drainTimeout); sending SIGKILL")
+                    kill(-group.id, SIGKILL)
+                    return false
+                }
+                return true
+            }
+        }
+        return groups.count
+    }
+}

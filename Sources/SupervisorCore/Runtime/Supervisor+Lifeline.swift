@@ -1,0 +1,79 @@
+internal import CSupervisorShims
+internal import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// The `supervisor lifeline` process and the write end of its pipe (see ``Lifeline``).
+    struct LifelineLink {
+        let pid: Int32
+        let fd: Int32
+    }
+
+    /// Starts the lifeline (again) and lists every live instance with it. Without one, instances outlive a
+    /// supervisor killed with SIGKILL: that is logged, and supervision goes on.
+    func startLifeline() {
+        var fds: [Int32] = [-1, -1]
+        guard supervisor_pipe_cloexec(&fds) == 0 else {
+            logger.warning("cannot start the lifeline (pipe: \(String(cString: strerror(errno)))); \(lifelineLoss)")
+            return
+        }
+        defer { close(fds[0]) }
+        do {
+            let process = try ProcessSpawner.spawn(
+                path: "/proc/self/exe", arguments: ["supervisor", "lifeline"],
+                environment: ["SUPERVISOR_NAME=\(initialConfiguration.name)"], standardInput: fds[0], outputTo: 2,
+                nullDevice: nullDevice)
+            _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+            lifeline = LifelineLink(pid: process.pid, fd: fds[1])
+            logger.debug("lifeline started (pid \(process.pid))")
+        } catch {
+            close(fds[1])
+            logger.warning("cannot start the lifeline (\(error)); \(lifelineLoss)")
+            return
+        }
+        for running in instances.values { lifelineWatch(group: running.pid, configuration: running.configuration) }
+    }
+
+    private var lifelineLoss: String {
+        "if the supervisor is killed, its instances keep running until stopped by hand (or by systemd)"
+    }
+
+    /// Lists an instance's process group with the lifeline.
+    func lifelineWatch(group: Int32, configuration: Configuration) {
+        tellLifeline(
+            Lifeline.watchLine(
+                group: group, signal: configuration.stopSignal.rawValue, drainTimeout: configuration.drainTimeout))
+    }
+
+    /// Takes a reaped instance's process group off the lifeline's list.
+    func lifelineForget(group: Int32) {
+        tellLifeline(Lifeline.forgetLine(group: group))
+    }
+
+    /// Called when a reaped child was the lifeline: it is started again.
+    func lifelineExited(_ status: ExitStatus) {
+        if let lifeline { close(lifeline.fd) }
+        lifeline = nil
+        guard exitCode == nil, machine.lifecycle == .running else { return }
+        logger.warning("the lifeline \(status); starting it again")
+        startLifeline()
+    }
+
+    /// Ends the lifeline at a clean exit: with nothing listed, it exits at end of file.
+    func closeLifeline() {
+        if let lifeline { close(lifeline.fd) }
+        lifeline = nil
+    }
+
+    private func tellLifeline(_ line: String) {
+        guard let lifeline else { return }
+        let bytes = Array(line.utf8)
+        let written = bytes.withUnsafeBytes { write(lifeline.fd, $0.baseAddress, $0.count) }
+        if written != bytes.count {
+            logger.warning("could not tell the lifeline '\(line.dropLast())': \(String(cString: strerror(errno)))")
+        }
+    }
+}
