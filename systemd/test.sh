@@ -394,7 +394,8 @@ stop_leaves_nothing() {
     echo "stop took $took ms; result $(show -p Result supervisor@demo)"
     [ "$(show -p ActiveState supervisor@demo)" = inactive ] || fail "not inactive after stop"
     [ "$(show -p Result supervisor@demo)" = success ] || fail "result is not success"
-    left=$(in_ns ps -eo pid=,args= | grep -E 'demo-server|supervisor run' | grep -v grep || true)
+    # The supervisor, its lifeline child and the instances.
+    left=$(in_ns ps -eo pid=,args= | grep -E 'demo-server|/usr/bin/supervisor' | grep -v grep || true)
     [ -z "$left" ] || fail "processes left: $left"
     local journal
     journal=$(in_ns journalctl --no-pager -o cat -u supervisor@demo)
