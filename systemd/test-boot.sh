@@ -6,6 +6,20 @@
 set -eu
 
 mount --make-rprivate /
+# The cgroup file systems again, as seen from this cgroup namespace: rooted in the test's own cgroups.
+if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    mount -t cgroup2 cgroup2 /sys/fs/cgroup
+else
+    unified=no
+    [ "$(stat -fc %T /sys/fs/cgroup/unified 2>/dev/null)" != cgroup2fs ] || unified=yes
+    mount -t tmpfs -o mode=0755 tmpfs /sys/fs/cgroup
+    mkdir /sys/fs/cgroup/systemd
+    mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+    if [ "$unified" = yes ]; then
+        mkdir /sys/fs/cgroup/unified
+        mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified
+    fi
+fi
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/systest
 for dir in usr etc var; do

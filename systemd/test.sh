@@ -88,6 +88,7 @@ cleanup() {
         kill -KILL "$unshare_pid" 2>/dev/null || true
         wait "$unshare_pid" 2>/dev/null || true
     fi
+    remove_cgroups
     if [ "$status" -eq 0 ]; then
         rm -rf "$work"
     else
@@ -151,9 +152,58 @@ elapsed_ms() {
 # ---------------------------------------------------------------------------------------------------------------
 # Boot. Runs in the test's own shell (not as a check), since it sets ns_pid and unshare_pid.
 
+# The namespace's systemd gets cgroups of its own: a folder named $cgroup under this process's cgroup in every
+# hierarchy, which a cgroup namespace makes the root it sees. Without them it would manage the host's cgroups (its
+# init.scope and system.slice at their roots), shared with any other systemd booted the same way at the same time.
+cgroup="supervisor-systest.$$"
+
+# This test's cgroup folders, one per hierarchy this process is in (v1 controllers, name=systemd, unified).
+cgroup_dirs() {
+    local controllers path mount type
+    while IFS=: read -r _ controllers path; do
+        case "$controllers" in
+        "") mount=/sys/fs/cgroup/unified ;;
+        name=systemd) mount=/sys/fs/cgroup/systemd ;;
+        name=*) continue ;;
+        *) mount="/sys/fs/cgroup/$controllers" ;;
+        esac
+        [ -n "$controllers" ] || [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] || mount=/sys/fs/cgroup
+        type=$(stat -fc %T "$mount" 2>/dev/null || true)
+        [ "$type" = cgroupfs ] || [ "$type" = cgroup2fs ] || continue
+        echo "$mount${path%/}/$cgroup"
+    done </proc/self/cgroup
+}
+
+# Removes this test's cgroups, innermost first, once their processes are gone.
+remove_cgroups() {
+    local dir tries
+    for dir in $(cgroup_dirs); do
+        tries=0
+        while [ -d "$dir" ] && [ "$tries" -lt 50 ]; do
+            find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || sleep 0.1
+            tries=$((tries + 1))
+        done
+        [ ! -d "$dir" ] || echo "warning: could not remove $dir" >&2
+    done
+}
+
 boot() {
-    setsid unshare --pid --fork --mount-proc --mount --net --uts systemd/test-boot.sh \
-        </dev/null >"$work/boot.log" 2>&1 &
+    local dir dirs
+    dirs=$(cgroup_dirs)
+    for dir in $dirs; do
+        mkdir "$dir"
+        # A new v1 cpuset has no CPUs nor memory nodes until it is given its parent's.
+        if [ -e "$dir/cpuset.cpus" ]; then
+            cat "${dir%/*}/cpuset.cpus" >"$dir/cpuset.cpus"
+            cat "${dir%/*}/cpuset.mems" >"$dir/cpuset.mems"
+        fi
+    done
+    (
+        for dir in $dirs; do
+            echo "$BASHPID" >"$dir/cgroup.procs"
+        done
+        exec setsid unshare --cgroup --pid --fork --mount-proc --mount --net --uts systemd/test-boot.sh
+    ) </dev/null >"$work/boot.log" 2>&1 &
     unshare_pid=$!
     local tries=0 state
     while [ "$tries" -lt 300 ]; do
@@ -496,6 +546,11 @@ host_untouched() {
         echo "note: the host's dpkg status changed during the test, but not for supervisor"
     fi
     [ -e "$host_tmp_marker" ] || fail "a file in the host's /tmp disappeared"
+    local dir
+    for dir in $(cgroup_dirs); do
+        [ ! -e "$dir" ] || fail "the test's cgroup $dir is still there"
+        [ ! -e "${dir%/*}/system.slice/system-supervisor.slice" ] || fail "the host's ${dir%/*} has supervisor slices"
+    done
     echo "no supervisor files on the host, nor in its dpkg database; host /tmp intact"
 }
 
@@ -530,6 +585,8 @@ while kill -0 "$ns_pid" 2>/dev/null && [ "$waited" -lt 100 ]; do
     waited=$((waited + 1))
 done
 check "the namespace powered off" test ! -e "/proc/$ns_pid"
+wait "$unshare_pid" 2>/dev/null || true
+remove_cgroups
 check "the host is untouched: no files, dpkg database unchanged" host_untouched
 
 echo "systemd test took $((SECONDS - started)) s"
