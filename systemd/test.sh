@@ -1,5 +1,5 @@
 #!/bin/bash
-# The real-systemd test (DESIGN.md §5): boots systemd as PID 1 of a new PID+mount+net+uts namespace, installs the
+# The real-systemd test (DESIGN.md §5): boots systemd as PID 1 of new PID+mount+net+uts+cgroup namespaces, installs the
 # package there and checks supervisor@.service against it: start waits for readiness, reload under load loses
 # nothing, a broken release is rolled back, the journal has priorities, the watchdog restarts a hung supervisor,
 # socket activation into shared mode as an unprivileged user, and stop leaves nothing behind.
@@ -61,6 +61,7 @@ started=$SECONDS
 work=$(mktemp -d /tmp/supervisor-systest.XXXXXX)
 ns_pid=""
 unshare_pid=""
+check_pid=""
 passed=0
 failed=0
 failures=""
@@ -72,6 +73,11 @@ touch "$host_tmp_marker"
 
 cleanup() {
     local status=$?
+    # A check still running (interrupted): it and the commands it started.
+    if [ -n "$check_pid" ]; then
+        pkill -KILL -P "$check_pid" 2>/dev/null || true
+        kill -KILL "$check_pid" 2>/dev/null || true
+    fi
     if [ -n "$ns_pid" ] && kill -0 "$ns_pid" 2>/dev/null; then
         timeout 20 nsenter -t "$ns_pid" -m -p -n -u systemctl poweroff >/dev/null 2>&1 || true
         local waited=0
@@ -79,8 +85,8 @@ cleanup() {
             sleep 0.1
             waited=$((waited + 1))
         done
-        # PID 1 of the namespace: killing it ends every process in it.
-        if [ "$(cat "/proc/$ns_pid/comm" 2>/dev/null)" = systemd ]; then
+        # PID 1 of the namespace (systemd, or systemd-shutdown by now): killing it ends every process in it.
+        if [ "$(awk '/^PPid:/ { print $2 }' "/proc/$ns_pid/status" 2>/dev/null)" = "$unshare_pid" ]; then
             kill -KILL "$ns_pid" 2>/dev/null || true
         fi
     fi
@@ -110,7 +116,9 @@ check() {
     local name="$1" rc=0
     shift
     ("$@") >"$work/check.out" 2>&1 &
-    wait $! || rc=$?
+    check_pid=$!
+    wait "$check_pid" || rc=$?
+    check_pid=""
     record "$name" "$rc" "$work/check.out"
 }
 
@@ -557,7 +565,7 @@ host_untouched() {
 echo "systemd test: package $deb ($deb_version)"
 boot_status=0
 boot >"$work/boot-check.out" 2>&1 || boot_status=$?
-record "systemd boots in a PID+mount+net+uts namespace" "$boot_status" "$work/boot-check.out"
+record "systemd boots in PID+mount+net+uts+cgroup namespaces" "$boot_status" "$work/boot-check.out"
 if [ "$boot_status" -eq 0 ]; then
     check "the package installs into the namespace's overlays" install_package
     check "the sysctl.d drop-in is applied: net.ipv4.tcp_migrate_req=1" sysctl_applied
