@@ -105,7 +105,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisorCoreTests",
-            dependencies: ["SupervisorCore", "SupervisorHTTP"],
+            dependencies: [
+                "SupervisorCore",
+                "SupervisorHTTP",
+                // The fuzz tests run the control socket's server in process.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(

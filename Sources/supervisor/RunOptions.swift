@@ -152,6 +152,12 @@ struct RunOptions: ParsableArguments {
     var bake: String?
 
     @Option(
+        name: .customLong("max-draining"),
+        help: ArgumentHelp(
+            "Refuse a reload while this many earlier generations are still draining. (default: 3)", valueName: "count"))
+    var maxDraining: Int?
+
+    @Option(
         name: .customLong("env"),
         help: ArgumentHelp("An environment variable added for the instances; repeatable.", valueName: "name=value"))
     var environment: [String] = []
@@ -232,6 +238,7 @@ struct RunOptions: ParsableArguments {
         layer.controlGroup = controlGroup
         layer.user = user
         layer.group = group
+        layer.maxDraining = maxDraining
         layer.bake = try bake.map { text throws(ConfigurationError) in try Duration.parse(text, for: "--bake") }
         for assignment in environment {
             let variable = try EnvironmentVariable(assignment: assignment)

@@ -22,6 +22,10 @@ enum StatusTable {
             lines.append("rollout: \(from)to generation \(rollout.to), started \(ago(rollout.startedAt, now))")
         }
         if report.queuedReloads > 0 { lines.append("queued reloads: \(report.queuedReloads)") }
+        if let draining = report.drainingGenerations, !draining.isEmpty {
+            let limit = report.maxDraining.map { " (a reload is refused at \($0))" } ?? ""
+            lines.append("draining: generation \(draining.map(String.init).joined(separator: ", "))\(limit)")
+        }
         if let last = report.lastResult {
             lines.append(
                 "last reload: \(last.succeeded ? "ok" : "failed"), \(ago(last.finishedAt, now)): \(last.message)")

@@ -545,3 +545,35 @@ struct BakeTests {
         #expect(!driver.log.timers.contains { if case .bakeEnded = $0.0 { true } else { false } })
     }
 }
+
+@Suite("Rollout state machine: draining generations are bounded")
+struct DrainingBoundTests {
+    @Test("a reload is refused while max-draining earlier generations still drain, and allowed once one is gone")
+    func bound() {
+        var driver = MachineDriver()
+        driver.startServing(MachineDriver.policy(instances: 1))
+        driver.nextPolicy = GenerationPolicy(
+            instances: 1, maxSurge: 1, readyTimeout: .seconds(60), drainTimeout: .seconds(30),
+            stopSignal: .terminate, maxDraining: 2)
+        for request in 1...2 {
+            driver.send(.reloadRequested(ReloadRequestID(request)))
+            driver.readyAll()
+            #expect(driver.last.finishedReloads.first?.1.succeeded == true)
+        }
+        #expect(driver.machine.drainingGenerations == [Generation(1), Generation(2)])
+        driver.advance(.seconds(10))
+        driver.send(.reloadRequested(ReloadRequestID(3)))
+        let refused = driver.last.finishedReloads.first?.1
+        #expect(refused?.succeeded == false)
+        #expect(
+            refused?.message
+                == "reload refused: 2 earlier generations are still draining (generation 1, generation 2) (the last "
+                + "drain deadline is in 20 s); wait for them, or raise --max-draining")
+        #expect(driver.last.loadsConfiguration == 0)
+
+        driver.exitStopping()
+        #expect(driver.machine.drainingGenerations.isEmpty)
+        driver.send(.reloadRequested(ReloadRequestID(4)))
+        #expect(driver.last.loadsConfiguration == 1)
+    }
+}

@@ -37,6 +37,8 @@ public struct Configuration: Equatable, Sendable {
     public var credentials: InstanceCredentials?
     /// How long the previous generation keeps serving after the new one is ready (see ``GenerationPolicy/bake``).
     public var bake: Duration
+    /// A reload is refused while this many earlier generations are still draining.
+    public var maxDraining: Int
     /// Added to each instance's environment, sorted by name.
     public var environment: [EnvironmentVariable]
     /// The program and its arguments.
@@ -143,6 +145,8 @@ public struct Configuration: Equatable, Sendable {
         controlSocket = layer.controlSocket
         controlGroup = try layer.controlGroup.map { name throws(ConfigurationError) in try ControlGroup(named: name) }
         bake = layer.bake ?? .zero
+        maxDraining = layer.maxDraining ?? GenerationPolicy.defaultMaxDraining
+        guard maxDraining >= 1 else { throw ConfigurationError("max-draining must be at least 1, not \(maxDraining)") }
         if layer.group != nil && layer.user == nil {
             throw ConfigurationError("group needs user as well: --user NAME --group GROUP")
         }
@@ -208,7 +212,8 @@ public struct Configuration: Equatable, Sendable {
     public var policy: GenerationPolicy {
         GenerationPolicy(
             instances: instances, maxSurge: maxSurge ?? instances, readyTimeout: readyTimeout,
-            drainTimeout: drainTimeout, stopSignal: stopSignal, bake: bake)
+            drainTimeout: drainTimeout, stopSignal: stopSignal, bake: bake,
+            maxDraining: maxDraining)
     }
 }
 

@@ -22,7 +22,8 @@ public enum ConfigurationFile {
     public static let keys = [
         "name", "instances", "listen", "listen-mode", "kernel-migrate", "backlog", "ready", "ready-timeout",
         "admin-port-base", "watchdog-sec", "liveness", "liveness-interval", "liveness-threshold", "health",
-        "min-ready", "shutdown-delay", "stop-signal", "drain-timeout", "max-surge", "bake", "control-socket",
+        "min-ready", "shutdown-delay", "stop-signal", "drain-timeout", "max-surge", "bake", "max-draining",
+        "control-socket",
         "control-group", "user", "group", "environment", "command",
     ]
 
@@ -128,6 +129,7 @@ public enum ConfigurationFile {
             case "user": layer.user = try reader.string(value, key)
             case "group": layer.group = try reader.string(value, key)
             case "bake": layer.bake = try reader.duration(value, key)
+            case "max-draining": layer.maxDraining = try reader.integer(value, key)
             case "environment": layer.environment = try reader.environment(value)
             case "command":
                 if let single = value.string {

@@ -24,6 +24,7 @@ public struct ConfigurationLayer: Equatable, Sendable {
     public var user: String?
     public var group: String?
     public var bake: Duration?
+    public var maxDraining: Int?
     /// Merged key by key: a flag overrides the file's value of the same variable only.
     public var environment: [String: String] = [:]
     public var command: [String]?
@@ -57,6 +58,7 @@ public struct ConfigurationLayer: Equatable, Sendable {
         if let user { merged.user = user }
         if let group { merged.group = group }
         if let bake { merged.bake = bake }
+        if let maxDraining { merged.maxDraining = maxDraining }
         merged.environment.merge(environment) { _, flag in flag }
         if let command { merged.command = command }
         return merged

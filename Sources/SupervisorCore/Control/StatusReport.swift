@@ -61,4 +61,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var rollout: Rollout?
     public var queuedReloads: Int
     public var lastResult: LastResult?
+    /// Earlier generations whose instances are still draining, oldest first, and how many may before a reload is
+    /// refused.
+    public var drainingGenerations: [Int]? = nil
+    public var maxDraining: Int? = nil
 }

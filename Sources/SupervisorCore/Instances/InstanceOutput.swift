@@ -55,14 +55,20 @@ final class InstanceOutput: Sendable {
         queue.sync { finish() }
     }
 
+    /// How much one turn reads at most. The queue is shared with notify sockets and signals: an instance that writes
+    /// faster than this supervisor reads must not keep them waiting (the source fires again while data is left).
+    static let maximumReadPerTurn = 256 * 1024
+
     private func readAvailable() {
         // After the source is cancelled the descriptor number may belong to another file already.
         guard !state.withLock({ $0.closed }) else { return }
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        while true {
+        var total = 0
+        while total < Self.maximumReadPerTurn {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count > 0 {
                 consume(buffer[0..<count])
+                total += count
                 continue
             }
             if count == 0 || (errno != EINTR && errno != EAGAIN) { finish() }

@@ -1,5 +1,7 @@
 /// What the rollout machine needs to know about a generation; fixed when its rollout begins.
 public struct GenerationPolicy: Equatable, Sendable {
+    public static let defaultMaxDraining = 3
+
     /// How many slots the generation fills.
     public var instances: Int
     /// How many replacements may be starting at once while the instances they replace still serve.
@@ -14,6 +16,9 @@ public struct GenerationPolicy: Equatable, Sendable {
     /// that fails meanwhile rolls the reload back. Zero: the previous instances are stopped as their replacements
     /// become ready.
     public var bake: Duration
+    /// A reload is refused while this many earlier generations still have instances draining, so instances that
+    /// drain slowly (long-lived connections) cannot pile up without bound.
+    public var maxDraining: Int
 
     public init(
         instances: Int,
@@ -21,7 +26,8 @@ public struct GenerationPolicy: Equatable, Sendable {
         readyTimeout: Duration,
         drainTimeout: Duration,
         stopSignal: UnixSignal,
-        bake: Duration = .zero
+        bake: Duration = .zero,
+        maxDraining: Int = GenerationPolicy.defaultMaxDraining
     ) {
         self.instances = instances
         self.maxSurge = max(1, maxSurge)
@@ -29,5 +35,6 @@ public struct GenerationPolicy: Equatable, Sendable {
         self.drainTimeout = drainTimeout
         self.stopSignal = stopSignal
         self.bake = bake
+        self.maxDraining = max(1, maxDraining)
     }
 }

@@ -93,6 +93,10 @@ public struct RolloutMachine: Sendable {
         case .notStarted, .running:
             break
         }
+        if rollout == nil, let refusal = drainingRefusal() {
+            finish([id], succeeded: false, refusal)
+            return
+        }
         if let rollout {
             queuedReloads.append(id)
             log(
@@ -511,6 +515,30 @@ public struct RolloutMachine: Sendable {
     private mutating func log(_ level: LogLevel, _ message: String, to waiters: [ReloadRequestID]) {
         let waiters = waiters.isEmpty && rollout != nil && level >= .notice ? rollout!.waiters : waiters
         actions.append(.log(level, message, to: waiters))
+    }
+
+    /// Generations other than the target that still have instances draining, oldest first.
+    public var drainingGenerations: [Generation] {
+        Set(
+            records.filter { ($0.phase == .stopping || $0.phase == .killed) && $0.generation != target }
+                .map(\.generation)
+        ).sorted()
+    }
+
+    /// Why a reload may not start now: too many earlier generations are still draining.
+    private func drainingRefusal() -> String? {
+        guard let target, let limit = policies[target]?.maxDraining else { return nil }
+        let draining = drainingGenerations
+        guard draining.count >= limit else { return nil }
+        let deadlines = records.compactMap { record -> ContinuousClock.Instant? in
+            guard draining.contains(record.generation), let since = record.stoppingSince,
+                let policy = policies[record.generation]
+            else { return nil }
+            return since + policy.drainTimeout
+        }
+        let wait = deadlines.max().map { " (the last drain deadline is in \(max(.zero, $0 - now).secondsText))" } ?? ""
+        return "reload refused: \(draining.count) earlier generations are still draining ("
+            + draining.map(String.init).joined(separator: ", ") + ")\(wait); wait for them, or raise --max-draining"
     }
 
     private func servingStatus() -> String { statusLine ?? "no generation" }

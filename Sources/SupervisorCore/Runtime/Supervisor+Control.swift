@@ -11,6 +11,13 @@ extension Supervisor {
             reply.yield(.status(statusReport()))
             reply.finish()
         case .reload:
+            // During the shutdown delay the machine still runs; a rollout now would start instances only to stop them.
+            if shuttingDown {
+                logger.warning("reload refused: the supervisor is stopping")
+                reply.yield(.result(ControlResult(ok: false, message: "reload refused: the supervisor is stopping")))
+                reply.finish()
+                return
+            }
             lastReloadID += 1
             let id = ReloadRequestID(lastReloadID)
             reloadReplies[id] = reply
@@ -70,7 +77,9 @@ extension Supervisor {
                 StatusReport.LastResult(
                     succeeded: $0.succeeded, result: $0.kind.rawValue, message: $0.message,
                     finishedAt: wall($0.finishedAt))
-            })
+            },
+            drainingGenerations: machine.drainingGenerations.map(\.number),
+            maxDraining: configuration.maxDraining)
     }
 
     /// What the instance's probes last saw, for `status`.

@@ -243,6 +243,10 @@ public final class Supervisor {
         case .child:
             reapChildren()
         case .hangup:
+            guard !shuttingDown else {
+                logger.warning("SIGHUP: reload refused: the supervisor is stopping")
+                return
+            }
             logger.notice("SIGHUP: reloading")
             lastReloadID += 1
             handle(.reloadRequested(ReloadRequestID(lastReloadID)))

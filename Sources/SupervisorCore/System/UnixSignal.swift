@@ -48,7 +48,9 @@ public struct UnixSignal: Hashable, Sendable, CustomStringConvertible {
             self.rawValue = realtimeMaximum
             return
         }
-        if text.hasPrefix("RTMIN+"), let offset = Int32(text.dropFirst(6)), realtimeMinimum + offset <= realtimeMaximum
+        // The offset is checked before the addition: `RTMIN+2147483647` would overflow, `RTMIN+-3` name SIGSYS.
+        if text.hasPrefix("RTMIN+"), let offset = Int32(text.dropFirst(6)),
+            (0...realtimeMaximum - realtimeMinimum).contains(offset)
         {
             self.rawValue = realtimeMinimum + offset
             return
