@@ -1,5 +1,5 @@
 # Shortcuts for machines that have make; the scripts work without it.
-.PHONY: demo test deps release
+.PHONY: demo test deps release deb systemd-test
 
 demo:
 	scripts/demo
@@ -12,3 +12,11 @@ deps:
 
 release:
 	swift build -c release
+
+# The Debian package, into packaging/out/ (see packaging/README.md).
+deb:
+	packaging/build-deb
+
+# The real-systemd test of the package (root; see systemd/test.sh). Run `make deb` first.
+systemd-test:
+	systemd/test.sh

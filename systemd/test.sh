@@ -1,0 +1,605 @@
+#!/bin/bash
+# The real-systemd test (DESIGN.md §5): boots systemd as PID 1 of new PID+mount+net+uts+cgroup namespaces, installs the
+# package there and checks supervisor@.service against it: start waits for readiness, reload under load loses
+# nothing, a broken release is rolled back, the journal has priorities, the watchdog restarts a hung supervisor,
+# socket activation into shared mode as an unprivileged user, and stop leaves nothing behind.
+#
+# The namespace shares the host's filesystem. Inside it /run, /tmp, /var/tmp and the journal are tmpfs, and /usr,
+# /etc and /var are overlays kept in that /run (systemd/test-boot.sh), so dpkg and systemd write nothing to the host;
+# the last checks make sure of that.
+#
+#   systemd/test.sh [DEB]      DEB defaults to packaging/out/supervisor_*.deb (`make deb` builds it)
+#   systemd/test.sh --can-run  exits 0 when this machine can run the test, else prints why not and exits 1
+set -eu
+set -o pipefail
+cd "$(dirname "$0")/.."
+
+can_run() {
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "not root (it boots systemd in new namespaces)"
+        return 1
+    fi
+    local tool
+    for tool in unshare nsenter setsid /lib/systemd/systemd dpkg wrk curl ip; do
+        if ! command -v "$tool" >/dev/null 2>&1; then
+            echo "$tool is not installed"
+            return 1
+        fi
+    done
+    if ! unshare --pid --fork --mount --net --uts true 2>/dev/null; then
+        echo "unshare cannot create PID/mount/net/uts namespaces here"
+        return 1
+    fi
+    if ! grep -qw overlay /proc/filesystems && ! modprobe overlay 2>/dev/null; then
+        echo "overlayfs is not available (the package is installed into overlays)"
+        return 1
+    fi
+}
+
+if [ "${1-}" = "--can-run" ]; then
+    can_run
+    exit
+fi
+if ! reason=$(can_run); then
+    echo "systemd test skipped: $reason"
+    exit 0
+fi
+
+deb="${1-}"
+if [ -z "$deb" ]; then
+    for candidate in packaging/out/supervisor_*.deb; do
+        [ -f "$candidate" ] && deb="$candidate"
+    done
+fi
+if [ -z "$deb" ] || [ ! -f "$deb" ]; then
+    echo "error: no package; run \`make deb\` first or pass the .deb" >&2
+    exit 2
+fi
+deb_version=$(dpkg-deb --field "$deb" Version)
+
+started=$SECONDS
+work=$(mktemp -d /tmp/supervisor-systest.XXXXXX)
+ns_pid=""
+unshare_pid=""
+check_pid=""
+passed=0
+failed=0
+failures=""
+
+# The host's state that must not change.
+host_dpkg_status=$(md5sum /var/lib/dpkg/status)
+host_tmp_marker="$work/host-tmp-marker"
+touch "$host_tmp_marker"
+
+cleanup() {
+    local status=$?
+    # A check still running (interrupted): it and the commands it started.
+    if [ -n "$check_pid" ]; then
+        pkill -KILL -P "$check_pid" 2>/dev/null || true
+        kill -KILL "$check_pid" 2>/dev/null || true
+    fi
+    if [ -n "$ns_pid" ] && kill -0 "$ns_pid" 2>/dev/null; then
+        timeout 20 nsenter -t "$ns_pid" -m -p -n -u systemctl poweroff >/dev/null 2>&1 || true
+        local waited=0
+        while kill -0 "$ns_pid" 2>/dev/null && [ "$waited" -lt 100 ]; do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        # PID 1 of the namespace (systemd, or systemd-shutdown by now): killing it ends every process in it.
+        if [ "$(awk '/^PPid:/ { print $2 }' "/proc/$ns_pid/status" 2>/dev/null)" = "$unshare_pid" ]; then
+            kill -KILL "$ns_pid" 2>/dev/null || true
+        fi
+    fi
+    if [ -n "$unshare_pid" ]; then
+        kill -KILL "$unshare_pid" 2>/dev/null || true
+        wait "$unshare_pid" 2>/dev/null || true
+    fi
+    remove_cgroups
+    if [ "$status" -eq 0 ]; then
+        rm -rf "$work"
+    else
+        echo "logs kept in $work"
+    fi
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Runs a command inside the namespace.
+in_ns() {
+    nsenter -t "$ns_pid" -m -p -n -u -- "$@"
+}
+
+# check NAME FUNCTION...: runs FUNCTION in a subshell with errexit in force (a background job, so no `if` or `||`
+# switches errexit off in it); PASS when it exits 0, else FAIL. Either way what it printed follows, indented.
+check() {
+    local name="$1" rc=0
+    shift
+    ("$@") >"$work/check.out" 2>&1 &
+    check_pid=$!
+    wait "$check_pid" || rc=$?
+    check_pid=""
+    record "$name" "$rc" "$work/check.out"
+}
+
+# record NAME STATUS OUTPUT-FILE
+record() {
+    if [ "$2" -eq 0 ]; then
+        echo "PASS: $1"
+        passed=$((passed + 1))
+    else
+        echo "FAIL: $1"
+        failed=$((failed + 1))
+        failures="$failures
+  $1"
+    fi
+    sed 's/^/      /' "$3"
+}
+
+# Ends the check that runs it, with a reason.
+fail() {
+    echo "$*"
+    exit 1
+}
+
+# has PATTERN TEXT: prints the first line of TEXT that matches the extended regex PATTERN; fails when none does.
+has() {
+    grep -m 1 -E -- "$1" <<<"$2"
+}
+
+# Seconds (with fractions) since the epoch.
+now() {
+    date +%s.%N
+}
+
+# Milliseconds between two `now` values.
+elapsed_ms() {
+    awk -v a="$1" -v b="$2" 'BEGIN { printf "%d", (b - a) * 1000 }'
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Boot. Runs in the test's own shell (not as a check), since it sets ns_pid and unshare_pid.
+
+# The namespace's systemd gets cgroups of its own: a folder named $cgroup under this process's cgroup in every
+# hierarchy, which a cgroup namespace makes the root it sees. Without them it would manage the host's cgroups (its
+# init.scope and system.slice at their roots), shared with any other systemd booted the same way at the same time.
+cgroup="supervisor-systest.$$"
+
+# This test's cgroup folders, one per hierarchy this process is in (v1 controllers, name=systemd, unified).
+cgroup_dirs() {
+    local controllers path mount type
+    while IFS=: read -r _ controllers path; do
+        case "$controllers" in
+        "") mount=/sys/fs/cgroup/unified ;;
+        name=systemd) mount=/sys/fs/cgroup/systemd ;;
+        name=*) continue ;;
+        *) mount="/sys/fs/cgroup/$controllers" ;;
+        esac
+        [ -n "$controllers" ] || [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] || mount=/sys/fs/cgroup
+        type=$(stat -fc %T "$mount" 2>/dev/null || true)
+        [ "$type" = cgroupfs ] || [ "$type" = cgroup2fs ] || continue
+        echo "$mount${path%/}/$cgroup"
+    done </proc/self/cgroup
+}
+
+# Removes this test's cgroups, innermost first, once their processes are gone.
+remove_cgroups() {
+    local dir tries
+    for dir in $(cgroup_dirs); do
+        tries=0
+        while [ -d "$dir" ] && [ "$tries" -lt 50 ]; do
+            find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || sleep 0.1
+            tries=$((tries + 1))
+        done
+        [ ! -d "$dir" ] || echo "warning: could not remove $dir" >&2
+    done
+}
+
+boot() {
+    local dir dirs
+    dirs=$(cgroup_dirs)
+    for dir in $dirs; do
+        mkdir "$dir"
+        # A new v1 cpuset has no CPUs nor memory nodes until it is given its parent's.
+        if [ -e "$dir/cpuset.cpus" ]; then
+            cat "${dir%/*}/cpuset.cpus" >"$dir/cpuset.cpus"
+            cat "${dir%/*}/cpuset.mems" >"$dir/cpuset.mems"
+        fi
+    done
+    (
+        for dir in $dirs; do
+            echo "$BASHPID" >"$dir/cgroup.procs"
+        done
+        exec setsid unshare --cgroup --pid --fork --mount-proc --mount --net --uts systemd/test-boot.sh
+    ) </dev/null >"$work/boot.log" 2>&1 &
+    unshare_pid=$!
+    local tries=0 state
+    while [ "$tries" -lt 300 ]; do
+        if [ -z "$ns_pid" ]; then
+            ns_pid=$(awk '{ print $1 }' "/proc/$unshare_pid/task/$unshare_pid/children" 2>/dev/null || true)
+        fi
+        if [ -n "$ns_pid" ] && [ "$(cat "/proc/$ns_pid/comm" 2>/dev/null)" = "systemd" ]; then
+            state=$(in_ns systemctl is-system-running 2>/dev/null || true)
+            case "$state" in
+            running | degraded) return 0 ;;
+            esac
+        fi
+        if ! kill -0 "$unshare_pid" 2>/dev/null; then
+            echo "the namespace ended: $(cat "$work/boot.log")"
+            return 1
+        fi
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    echo "systemd did not come up in 30 s: state '${state-}'; $(tail -n 20 "$work/boot.log")"
+    return 1
+}
+
+install_package() {
+    in_ns sh -c 'mkdir -p /var/lib/systest && cat >/var/lib/systest/supervisor.deb' <"$deb"
+    in_ns env DEBIAN_FRONTEND=noninteractive dpkg -i /var/lib/systest/supervisor.deb >"$work/dpkg.log" 2>&1 ||
+        fail "dpkg -i failed: $(tail -n 20 "$work/dpkg.log")"
+    local version
+    version=$(in_ns supervisor --version)
+    [ "$version" = "$deb_version" ] || fail "supervisor --version says '$version', the package is $deb_version"
+    in_ns test -f /lib/systemd/system/supervisor@.service || fail "no /lib/systemd/system/supervisor@.service"
+    in_ns test -x /usr/lib/supervisor/demo-server || fail "no /usr/lib/supervisor/demo-server"
+    in_ns test -f /usr/share/man/man1/supervisor.1.gz || fail "no man page"
+    in_ns test -s /usr/share/bash-completion/completions/supervisor || fail "no bash completion"
+    echo "installed supervisor $version"
+}
+
+sysctl_applied() {
+    local value
+    value=$(in_ns cat /proc/sys/net/ipv4/tcp_migrate_req)
+    [ "$value" = "1" ] || fail "net.ipv4.tcp_migrate_req is $value in the namespace after installation"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# supervisor@demo: two demo servers on 127.0.0.1:8080, deployed as releases behind a `current` symlink.
+
+# release NAME ARGS...: /var/lib/demo/releases/NAME/server runs the demo server with ARGS.
+release() {
+    local name="$1"
+    shift
+    in_ns sh -c "mkdir -p /var/lib/demo/releases/$name && cat >/var/lib/demo/releases/$name/server &&
+        chmod 0755 /var/lib/demo/releases/$name/server" <<EOF
+#!/bin/sh
+exec /usr/lib/supervisor/demo-server --version-string $name $*
+EOF
+}
+
+switch_to() {
+    in_ns ln -sfn "/var/lib/demo/releases/$1" /var/lib/demo/current
+}
+
+setup_demo() {
+    release v1 --startup-delay 1500
+    release v2 --startup-delay 1500
+    release v3-broken --fail-start
+    release v4-ignores-sigterm --ignore-sigterm
+    switch_to v1
+    in_ns sh -c 'mkdir -p /etc/supervisor && cat >/etc/supervisor/demo.toml' <<'EOF'
+instances = 2
+listen = ["127.0.0.1:8080"]
+drain-timeout = "4s"
+command = ["/var/lib/demo/current/server"]
+EOF
+}
+
+demo_body() {
+    in_ns curl -sS --max-time 5 http://127.0.0.1:8080/
+}
+
+show() {
+    in_ns systemctl show "$@" --value
+}
+
+start_waits_for_readiness() {
+    local before after took body active_ms
+    before=$(now)
+    # As the README says: enable --now starts the unit and returns once it is active.
+    in_ns systemctl enable --now supervisor@demo 2>&1 ||
+        fail "systemctl enable --now failed: $(in_ns systemctl status supervisor@demo)"
+    body=$(demo_body) || fail "the port did not answer right after start returned"
+    after=$(now)
+    took=$(elapsed_ms "$before" "$after")
+    [ "$(show -p ActiveState supervisor@demo)" = active ] || fail "not active after start"
+    [ "$(in_ns systemctl is-enabled supervisor@demo)" = enabled ] || fail "not enabled"
+    # ExecMainStartTimestamp: the supervisor was started; ActiveEnterTimestamp: it said READY=1.
+    active_ms=$((($(show -p ActiveEnterTimestampMonotonic supervisor@demo) - \
+        $(show -p ExecMainStartTimestampMonotonic supervisor@demo)) / 1000))
+    echo "start took ${took} ms, active ${active_ms} ms after the supervisor started; GET / -> $body"
+    [ "$took" -ge 1500 ] || fail "start returned after $took ms, before the instances' 1500 ms start-up delay"
+    [ "$active_ms" -ge 1500 ] || fail "the unit was active ${active_ms} ms after its start: before the instances"
+    case "$body" in *version=v1*) ;; *) fail "unexpected answer: $body" ;; esac
+    has '2/2 ready' "$(show -p StatusText supervisor@demo)" >/dev/null ||
+        fail "STATUS= is '$(show -p StatusText supervisor@demo)', not N/N ready"
+}
+
+# supervisor@NAME without /etc/supervisor/NAME.toml fails at once (AssertPathExists=) instead of a restart loop.
+missing_config_fails_at_once() {
+    ! in_ns systemctl start supervisor@missing 2>&1 || fail "supervisor@missing started"
+    local assert
+    assert=$(show -p AssertResult supervisor@missing)
+    echo "AssertResult=$assert, NRestarts=$(show -p NRestarts supervisor@missing)"
+    [ "$assert" = no ] || fail "the unit's AssertPathExists= did not stop it"
+}
+
+# The pids of the instances, from `supervisor status --json`.
+instance_pids() {
+    in_ns supervisor status --name demo --json | grep -o '"pid" *: *[0-9]*' | grep -o '[0-9]*$' | sort -n |
+        tr '\n' ' '
+}
+
+reload_under_load_loses_nothing() {
+    local before after rc=0 body
+    before=$(instance_pids)
+    in_ns wrk -t 2 -c 16 -d 6s --timeout 5s http://127.0.0.1:8080/ >"$work/wrk-reload.txt" 2>&1 &
+    local wrk=$!
+    sleep 1
+    switch_to v2
+    in_ns systemctl reload supervisor@demo || rc=$?
+    wait "$wrk" || fail "wrk failed: $(cat "$work/wrk-reload.txt")"
+    after=$(instance_pids)
+    body=$(demo_body)
+    grep -E 'requests in|Socket errors|Non-2xx' "$work/wrk-reload.txt" | sed 's/^ *//'
+    echo "pids before: $before; after: $after; GET / -> $body"
+    [ "$rc" -eq 0 ] || fail "systemctl reload exited $rc"
+    [ -n "$before" ] || fail "no instance pids from supervisor status before the reload"
+    [ -n "$after" ] || fail "no instance pids from supervisor status after the reload"
+    local pid
+    for pid in $after; do
+        case " $before " in *" $pid "*) fail "instance pid $pid did not change" ;; esac
+    done
+    case "$body" in *version=v2*) ;; *) fail "the new release does not answer: $body" ;; esac
+    ! grep -qE 'Socket errors|Non-2xx' "$work/wrk-reload.txt" || fail "the load client saw failed requests"
+    local requests
+    requests=$(awk '/requests in/ { print $1 }' "$work/wrk-reload.txt")
+    [ "${requests:-0}" -ge 100 ] || fail "only ${requests:-0} requests: the load did not run"
+}
+
+broken_release_is_rolled_back() {
+    local rc=0 body status
+    switch_to v3-broken
+    in_ns systemctl reload supervisor@demo >"$work/reload-broken.txt" 2>&1 || rc=$?
+    switch_to v2
+    body=$(demo_body) || fail "the old release stopped serving after the failed reload"
+    status=$(in_ns systemctl status --no-pager --full --lines 30 supervisor@demo || true)
+    printf '%s\n' "$status" | sed -n 's/^ *\(Active\|Status\):/\1:/p'
+    echo "systemctl reload exited $rc; GET / -> $body"
+    [ "$rc" -ne 0 ] || fail "systemctl reload succeeded for a release that fails at start"
+    [ "$(show -p ActiveState supervisor@demo)" = active ] || fail "the unit is not active after the failed reload"
+    case "$body" in *version=v2*) ;; *) fail "unexpected answer: $body" ;; esac
+    has 'exited with status 2 before it was ready; rolled back to generation 2' "$status" ||
+        fail "systemctl status does not show why the reload failed:
+$status"
+}
+
+# The supervisor's STATUS= (the "Status:" line of systemctl status) after a rolled-back reload.
+status_line_names_rollback() {
+    local text
+    text=$(show -p StatusText supervisor@demo)
+    echo "StatusText=$text"
+    has 'last reload rolled back: .*exited with status 2 before it was ready' "$text" >/dev/null ||
+        fail "STATUS= does not say why the last reload failed"
+}
+
+journal_has_priorities() {
+    local warnings all
+    warnings=$(in_ns journalctl --no-pager -o cat -u supervisor@demo -p warning)
+    all=$(in_ns journalctl --no-pager -o cat -u supervisor@demo)
+    has 'failing at start as asked' "$warnings" || fail "no instance error under -p warning:
+$warnings"
+    has 'rolled back to generation' "$warnings" || fail "no supervisor error under -p warning"
+    has 'started instance #0' "$all" || fail "no info line 'started instance' in the journal"
+    has 'demo#0 g1 pid' "$all" || fail "instance output is not labelled in the journal"
+    ! has 'started instance' "$warnings" || fail "an info line shows under -p warning"
+    # The priority journald stored, not only the filter: an instance's <3> line is PRIORITY=3.
+    has 'PRIORITY=3' "$(in_ns journalctl --no-pager -o verbose -u supervisor@demo -p err -g 'failing at start')" ||
+        fail "the instance's error line was not stored with PRIORITY=3"
+}
+
+watchdog_restarts_hung_supervisor() {
+    in_ns sh -c 'mkdir -p /run/systemd/system/supervisor@demo.service.d &&
+        cat >/run/systemd/system/supervisor@demo.service.d/watchdog.conf' <<'EOF'
+[Service]
+WatchdogSec=2s
+# SIGABRT waits while the process is stopped: SIGKILL soon after.
+TimeoutAbortSec=3s
+EOF
+    in_ns systemctl daemon-reload
+    in_ns systemctl restart supervisor@demo
+    local pid restarts
+    pid=$(show -p MainPID supervisor@demo)
+    restarts=$(show -p NRestarts supervisor@demo)
+    sleep 7
+    [ "$(show -p ActiveState supervisor@demo)" = active ] ||
+        fail "not active after 3 watchdog periods: $(in_ns systemctl status --no-pager supervisor@demo)"
+    [ "$(show -p MainPID supervisor@demo)" = "$pid" ] || fail "the supervisor was restarted while it was healthy"
+    [ "$(show -p NRestarts supervisor@demo)" = "$restarts" ] || fail "NRestarts changed while healthy"
+    echo "active for 7 s (WatchdogSec=2s) with main pid $pid"
+    in_ns kill -STOP "$pid"
+    local waited=0 stopped
+    stopped=$(now)
+    while [ "$waited" -lt 300 ]; do
+        if [ "$(show -p NRestarts supervisor@demo)" -gt "$restarts" ] &&
+            [ "$(show -p ActiveState supervisor@demo)" = active ]; then
+            break
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    local new_pid
+    new_pid=$(show -p MainPID supervisor@demo)
+    echo "$(elapsed_ms "$stopped" "$(now)") ms after SIGSTOP: main pid $new_pid," \
+        "NRestarts $(show -p NRestarts supervisor@demo)"
+    [ "$(show -p NRestarts supervisor@demo)" -gt "$restarts" ] || fail "not restarted within 30 s of SIGSTOP"
+    [ "$new_pid" != "$pid" ] || fail "the main pid did not change"
+    has 'Watchdog timeout' "$(in_ns journalctl --no-pager -o cat -u supervisor@demo)" ||
+        fail "the journal has no watchdog timeout"
+    demo_body >/dev/null || fail "not serving after the restart"
+    in_ns rm -r /run/systemd/system/supervisor@demo.service.d
+    in_ns systemctl daemon-reload
+}
+
+stop_leaves_nothing() {
+    local before after took left
+    before=$(now)
+    in_ns systemctl stop supervisor@demo || fail "systemctl stop failed"
+    after=$(now)
+    took=$(elapsed_ms "$before" "$after")
+    echo "stop took $took ms; result $(show -p Result supervisor@demo)"
+    [ "$(show -p ActiveState supervisor@demo)" = inactive ] || fail "not inactive after stop"
+    [ "$(show -p Result supervisor@demo)" = success ] || fail "result is not success"
+    # The supervisor, its lifeline child and the instances.
+    left=$(in_ns ps -eo pid=,args= | grep -E 'demo-server|/usr/bin/supervisor' | grep -v grep || true)
+    [ -z "$left" ] || fail "processes left: $left"
+    local journal
+    journal=$(in_ns journalctl --no-pager -o cat -u supervisor@demo)
+    has 'stopping: draining' "$journal" || fail "the supervisor did not drain its instances"
+    ! has 'sending SIGKILL' "$journal" || fail "an instance had to be killed"
+}
+
+# With TimeoutStopSec=2s and instances that ignore SIGTERM, the supervisor's drain lasts its drain-timeout (4 s), then
+# it SIGKILLs them and exits 0: systemd must wait for that (EXTEND_TIMEOUT_USEC=), not kill everything at 2 s.
+stop_timeout_extended_for_drain() {
+    in_ns sh -c 'mkdir -p /run/systemd/system/supervisor@demo.service.d &&
+        printf "[Service]\nTimeoutStopSec=2s\n" >/run/systemd/system/supervisor@demo.service.d/stop.conf'
+    in_ns systemctl daemon-reload
+    switch_to v4-ignores-sigterm
+    in_ns systemctl start supervisor@demo
+    local before after took result
+    before=$(now)
+    in_ns systemctl stop supervisor@demo || fail "systemctl stop failed"
+    after=$(now)
+    took=$(elapsed_ms "$before" "$after")
+    result=$(show -p Result supervisor@demo)
+    echo "stop took $took ms with TimeoutStopSec=2s; result $result"
+    local journal
+    journal=$(in_ns journalctl --no-pager -o cat -u supervisor@demo)
+    has 'did not exit within 4 s of SIGTERM; sending SIGKILL' "$journal" ||
+        fail "the supervisor did not kill the instances that ignore SIGTERM"
+    [ "$result" = success ] || fail "systemd ended the stop with result '$result'"
+    [ "$took" -ge 3500 ] || fail "the stop took $took ms: the drain timeout (4 s) was not waited for"
+    in_ns rm -r /run/systemd/system/supervisor@demo.service.d
+    in_ns systemctl daemon-reload
+    switch_to v2
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Socket activation: the example units of the package, port 80, an unprivileged (dynamic) user, shared mode.
+
+# The real uid of a process in the namespace.
+uid_of() {
+    in_ns sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$1/status"
+}
+
+socket_activation_unprivileged() {
+    # shellcheck disable=SC2016 # expanded by the shell in the namespace
+    in_ns sh -c 'examples=/usr/share/doc/supervisor/examples &&
+        cp "$examples/supervisor@web.socket" /etc/systemd/system/ &&
+        cp -R "$examples/supervisor@web.service.d" /etc/systemd/system/ &&
+        cp "$examples/web.toml" /etc/supervisor/web.toml'
+    in_ns systemctl daemon-reload
+    in_ns systemctl start supervisor@web.socket
+    [ "$(show -p ActiveState supervisor@web.service)" = inactive ] || fail "the service started before a connection"
+    local body pid uid
+    body=$(in_ns curl -sS --max-time 20 http://127.0.0.1:80/) || fail "port 80 did not answer"
+    echo "GET http://127.0.0.1:80/ -> $body"
+    [ "$(show -p ActiveState supervisor@web.service)" = active ] || fail "the connection did not start the service"
+    pid=$(show -p MainPID supervisor@web.service)
+    uid=$(uid_of "$pid")
+    echo "supervisor pid $pid runs as uid $uid"
+    [ "$uid" -ne 0 ] || fail "the supervisor runs as root"
+    local instance
+    instance=$(printf '%s\n' "$body" | sed -n 's/^pid=\([0-9]*\).*/\1/p')
+    [ "$(uid_of "$instance")" -ne 0 ] || fail "the instance runs as root"
+    has 'on the socket systemd passed' "$(in_ns journalctl --no-pager -o cat -u supervisor@web.service)" ||
+        fail "the supervisor did not take systemd's socket"
+}
+
+socket_activation_reload_keeps_serving() {
+    local rc=0 body
+    in_ns wrk -t 2 -c 16 -d 5s --timeout 5s http://127.0.0.1:80/ >"$work/wrk-web.txt" 2>&1 &
+    local wrk=$!
+    sleep 1
+    in_ns systemctl reload supervisor@web || rc=$?
+    wait "$wrk" || fail "wrk failed: $(cat "$work/wrk-web.txt")"
+    body=$(in_ns curl -sS --max-time 5 http://127.0.0.1:80/) || fail "port 80 stopped answering"
+    grep -E 'requests in|Socket errors|Non-2xx' "$work/wrk-web.txt" | sed 's/^ *//'
+    echo "systemctl reload exited $rc; GET / -> $body"
+    [ "$rc" -eq 0 ] || fail "systemctl reload exited $rc"
+    case "$body" in *generation=2*) ;; *) fail "the reload did not roll out generation 2: $body" ;; esac
+    ! grep -qE 'Socket errors|Non-2xx' "$work/wrk-web.txt" || fail "the load client saw failed requests"
+    in_ns systemctl stop supervisor@web.service supervisor@web.socket
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# The host after the namespace is gone.
+
+host_untouched() {
+    [ ! -e /usr/bin/supervisor ] || fail "/usr/bin/supervisor exists on the host"
+    [ ! -e /etc/supervisor ] || fail "/etc/supervisor exists on the host"
+    [ ! -e /lib/systemd/system/supervisor@.service ] || fail "the unit file exists on the host"
+    [ ! -e /etc/systemd/system/supervisor@web.socket ] || fail "the socket unit exists on the host"
+    [ ! -e /var/lib/demo ] || fail "/var/lib/demo exists on the host"
+    local status
+    status=$(dpkg-query -W -f '${Status}' supervisor 2>/dev/null || true)
+    case "$status" in *" installed" | *unpacked | *half-*) fail "dpkg says supervisor is '$status' on the host" ;; esac
+    [ ! -e /var/lib/dpkg/info/supervisor.list ] || fail "the host's dpkg database lists supervisor's files"
+    if [ "$(md5sum /var/lib/dpkg/status)" != "$host_dpkg_status" ]; then
+        # Someone else may have installed a package meanwhile; ours must not be what changed.
+        ! grep -qx 'Package: supervisor' /var/lib/dpkg/status || fail "the host's dpkg status names supervisor"
+        echo "note: the host's dpkg status changed during the test, but not for supervisor"
+    fi
+    [ -e "$host_tmp_marker" ] || fail "a file in the host's /tmp disappeared"
+    local dir
+    for dir in $(cgroup_dirs); do
+        [ ! -e "$dir" ] || fail "the test's cgroup $dir is still there"
+        [ ! -e "${dir%/*}/system.slice/system-supervisor.slice" ] || fail "the host's ${dir%/*} has supervisor slices"
+    done
+    echo "no supervisor files on the host, nor in its dpkg database; host /tmp intact"
+}
+
+echo "systemd test: package $deb ($deb_version)"
+boot_status=0
+boot >"$work/boot-check.out" 2>&1 || boot_status=$?
+record "systemd boots in PID+mount+net+uts+cgroup namespaces" "$boot_status" "$work/boot-check.out"
+if [ "$boot_status" -eq 0 ]; then
+    check "the package installs into the namespace's overlays" install_package
+    check "the sysctl.d drop-in is applied: net.ipv4.tcp_migrate_req=1" sysctl_applied
+    check "the demo's releases (v1, v2, v3-broken) and /etc/supervisor/demo.toml" setup_demo
+    check "enable --now blocks until the instances are ready, then serves" start_waits_for_readiness
+    check "supervisor@NAME without /etc/supervisor/NAME.toml fails at once" missing_config_fails_at_once
+    check "reload under wrk load: new pids, no failed request" reload_under_load_loses_nothing
+    check "reload to a broken release fails, the unit stays active and serving, status says why" \
+        broken_release_is_rolled_back
+    check "STATUS= (the Status: line) names the rolled-back reload" status_line_names_rollback
+    check "journal: instance and supervisor output with priorities (-p warning)" journal_has_priorities
+    check "watchdog: active across periods; a SIGSTOPped supervisor is killed and restarted" \
+        watchdog_restarts_hung_supervisor
+    check "stop drains and leaves no process" stop_leaves_nothing
+    check "stop: EXTEND_TIMEOUT_USEC lets a drain outlast TimeoutStopSec=" stop_timeout_extended_for_drain
+    check "socket activation on port 80 into shared mode, as an unprivileged user" socket_activation_unprivileged
+    check "socket activation: reload under load keeps serving" socket_activation_reload_keeps_serving
+fi
+
+in_ns journalctl --no-pager -o short-monotonic >"$work/journal.txt" 2>&1 || true
+timeout 20 nsenter -t "$ns_pid" -m -p -n -u systemctl poweroff >/dev/null 2>&1 || true
+waited=0
+while kill -0 "$ns_pid" 2>/dev/null && [ "$waited" -lt 100 ]; do
+    sleep 0.1
+    waited=$((waited + 1))
+done
+check "the namespace powered off" test ! -e "/proc/$ns_pid"
+wait "$unshare_pid" 2>/dev/null || true
+remove_cgroups
+check "the host is untouched: no files, dpkg database unchanged" host_untouched
+
+echo "systemd test took $((SECONDS - started)) s"
+if [ "$failed" -ne 0 ]; then
+    echo "failed:$failures"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
