@@ -443,6 +443,35 @@ EOF
     in_ns systemctl daemon-reload
 }
 
+# SIGKILL to the supervisor: KillMode=mixed kills what is left in the unit's cgroup (and the supervisor's lifeline
+# would stop the instances anyway); Restart=on-failure starts a new supervisor with new instances.
+sigkill_leaves_no_instance() {
+    local pid restarts old waited=0
+    pid=$(show -p MainPID supervisor@demo)
+    restarts=$(show -p NRestarts supervisor@demo)
+    old=$(instance_pids)
+    [ -n "$old" ] || fail "no instance pids before the kill"
+    in_ns kill -KILL "$pid"
+    while [ "$waited" -lt 300 ]; do
+        if [ "$(show -p NRestarts supervisor@demo)" -gt "$restarts" ] &&
+            [ "$(show -p ActiveState supervisor@demo)" = active ]; then
+            break
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    [ "$(show -p NRestarts supervisor@demo)" -gt "$restarts" ] || fail "not restarted within 30 s of SIGKILL"
+    local new survivor=""
+    new=$(instance_pids)
+    for p in $old; do
+        if in_ns kill -0 "$p" 2>/dev/null; then survivor="$survivor $p"; fi
+    done
+    echo "instances before: $old; after the restart: $new; main pid $pid -> $(show -p MainPID supervisor@demo)"
+    [ -z "$survivor" ] || fail "instances of the killed supervisor survived:$survivor"
+    [ -n "$new" ] || fail "no instances after the restart"
+    demo_body >/dev/null || fail "not serving after the restart"
+}
+
 stop_leaves_nothing() {
     local before after took left
     before=$(now)
@@ -579,6 +608,7 @@ if [ "$boot_status" -eq 0 ]; then
     check "journal: instance and supervisor output with priorities (-p warning)" journal_has_priorities
     check "watchdog: active across periods; a SIGSTOPped supervisor is killed and restarted" \
         watchdog_restarts_hung_supervisor
+    check "SIGKILL to the supervisor: no instance of it survives, the unit restarts" sigkill_leaves_no_instance
     check "stop drains and leaves no process" stop_leaves_nothing
     check "stop: EXTEND_TIMEOUT_USEC lets a drain outlast TimeoutStopSec=" stop_timeout_extended_for_drain
     check "socket activation on port 80 into shared mode, as an unprivileged user" socket_activation_unprivileged
