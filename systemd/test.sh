@@ -400,6 +400,19 @@ $warnings"
         fail "the instance's error line was not stored with PRIORITY=3"
 }
 
+# Waits (at most 30 s) until supervisor@demo has restarted more than $1 times and is active again.
+wait_for_restart() {
+    local waited=0
+    while [ "$waited" -lt 300 ]; do
+        if [ "$(show -p NRestarts supervisor@demo)" -gt "$1" ] &&
+            [ "$(show -p ActiveState supervisor@demo)" = active ]; then
+            return 0
+        fi
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+}
+
 watchdog_restarts_hung_supervisor() {
     in_ns sh -c 'mkdir -p /run/systemd/system/supervisor@demo.service.d &&
         cat >/run/systemd/system/supervisor@demo.service.d/watchdog.conf' <<'EOF'
@@ -420,16 +433,9 @@ EOF
     [ "$(show -p NRestarts supervisor@demo)" = "$restarts" ] || fail "NRestarts changed while healthy"
     echo "active for 7 s (WatchdogSec=2s) with main pid $pid"
     in_ns kill -STOP "$pid"
-    local waited=0 stopped
+    local stopped
     stopped=$(now)
-    while [ "$waited" -lt 300 ]; do
-        if [ "$(show -p NRestarts supervisor@demo)" -gt "$restarts" ] &&
-            [ "$(show -p ActiveState supervisor@demo)" = active ]; then
-            break
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-    done
+    wait_for_restart "$restarts"
     local new_pid
     new_pid=$(show -p MainPID supervisor@demo)
     echo "$(elapsed_ms "$stopped" "$(now)") ms after SIGSTOP: main pid $new_pid," \
@@ -446,25 +452,19 @@ EOF
 # SIGKILL to the supervisor: KillMode=mixed kills what is left in the unit's cgroup (and the supervisor's lifeline
 # would stop the instances anyway); Restart=on-failure starts a new supervisor with new instances.
 sigkill_leaves_no_instance() {
-    local pid restarts old waited=0
+    local pid restarts old
     pid=$(show -p MainPID supervisor@demo)
     restarts=$(show -p NRestarts supervisor@demo)
     old=$(instance_pids)
     [ -n "$old" ] || fail "no instance pids before the kill"
     in_ns kill -KILL "$pid"
-    while [ "$waited" -lt 300 ]; do
-        if [ "$(show -p NRestarts supervisor@demo)" -gt "$restarts" ] &&
-            [ "$(show -p ActiveState supervisor@demo)" = active ]; then
-            break
-        fi
-        sleep 0.1
-        waited=$((waited + 1))
-    done
+    wait_for_restart "$restarts"
     [ "$(show -p NRestarts supervisor@demo)" -gt "$restarts" ] || fail "not restarted within 30 s of SIGKILL"
     local new survivor=""
     new=$(instance_pids)
-    for p in $old; do
-        if in_ns kill -0 "$p" 2>/dev/null; then survivor="$survivor $p"; fi
+    local instance
+    for instance in $old; do
+        if in_ns kill -0 "$instance" 2>/dev/null; then survivor="$survivor $instance"; fi
     done
     echo "instances before: $old; after the restart: $new; main pid $pid -> $(show -p MainPID supervisor@demo)"
     [ -z "$survivor" ] || fail "instances of the killed supervisor survived:$survivor"

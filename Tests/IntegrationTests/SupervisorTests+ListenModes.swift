@@ -22,14 +22,7 @@ extension SupervisorTests {
 
     /// The `LISTEN_*` variables a process started with.
     static func listenEnvironment(pid: Int32) -> [String: String] {
-        guard let bytes = try? FileText.readBytes("/proc/\(pid)/environ") else { return [:] }
-        var result: [String: String] = [:]
-        for entry in bytes.split(separator: 0) {
-            let text = String(decoding: entry, as: UTF8.self)
-            guard text.hasPrefix("LISTEN_"), let equals = text.firstIndex(of: "=") else { continue }
-            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-        }
-        return result
+        ((try? environment(of: pid)) ?? [:]).filter { $0.key.hasPrefix("LISTEN_") }
     }
 
     static func startInMode(
@@ -217,9 +210,7 @@ extension SupervisorTests {
         for instance in try supervisor.status().instances {
             let pid = try #require(instance.pid)
             let environment = Self.listenEnvironment(pid: pid)
-            let exported = try FileText.readBytes("/proc/\(pid)/environ").split(separator: 0)
-                .map { String(decoding: $0, as: UTF8.self) }.first { $0.hasPrefix("SUPERVISOR_LISTEN=") }
-            #expect(exported == "SUPERVISOR_LISTEN=127.0.0.1:\(web),127.0.0.1:\(admin)")
+            #expect(try Self.environment(of: pid)["SUPERVISOR_LISTEN"] == "127.0.0.1:\(web),127.0.0.1:\(admin)")
             if mode == "app" {
                 #expect(environment["LISTEN_FDS"] == nil)
                 continue

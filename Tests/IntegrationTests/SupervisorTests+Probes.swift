@@ -25,9 +25,8 @@ extension SupervisorTests {
         #expect(report.readiness == "http:http://127.0.0.1:{port}/health")
         for instance in report.instances {
             let pid = try #require(instance.pid)
-            let environ = try FileText.readBytes("/proc/\(pid)/environ").split(separator: 0)
-                .map { String(decoding: $0, as: UTF8.self) }
-            #expect(environ.contains("SUPERVISOR_ADMIN_PORT=\(admin + instance.slot)"))
+            let environ = try Self.environment(of: pid)
+            #expect(environ["SUPERVISOR_ADMIN_PORT"] == String(admin + instance.slot))
             #expect(
                 instance.probe?.contains("ready probe: GET http://127.0.0.1:\(admin + instance.slot)/health: 200")
                     == true)
@@ -36,10 +35,9 @@ extension SupervisorTests {
         #expect(try supervisor.cli("reload").exitCode == 0)
         for instance in try supervisor.status().instances {
             let pid = try #require(instance.pid)
-            let environ = try FileText.readBytes("/proc/\(pid)/environ").split(separator: 0)
-                .map { String(decoding: $0, as: UTF8.self) }
+            let environ = try Self.environment(of: pid)
             #expect(instance.generation == 2)
-            #expect(environ.contains("SUPERVISOR_ADMIN_PORT=\(admin + 2 + instance.slot)"))
+            #expect(environ["SUPERVISOR_ADMIN_PORT"] == String(admin + 2 + instance.slot))
         }
         let before = try supervisor.readyPIDs()
         try Self.writeConfig(config, port: port, extraTOML: probe, serverArguments: ["--never-ready"])
@@ -97,10 +95,9 @@ extension SupervisorTests {
         let supervisor = try Self.startDemo(port: port, extra: ["--watchdog-sec", "600ms"])
         let before = try supervisor.readyPIDs()
         for pid in before {
-            let environ = try FileText.readBytes("/proc/\(pid)/environ").split(separator: 0)
-                .map { String(decoding: $0, as: UTF8.self) }
-            #expect(environ.contains("WATCHDOG_USEC=600000"))
-            #expect(environ.contains("WATCHDOG_PID=\(pid)"))
+            let environ = try Self.environment(of: pid)
+            #expect(environ["WATCHDOG_USEC"] == "600000")
+            #expect(environ["WATCHDOG_PID"] == String(pid))
         }
         usleep(2_000_000)
         #expect(try supervisor.readyPIDs() == before)

@@ -9,12 +9,12 @@ import Glibc
 #endif
 
 extension SupervisorTests {
-    /// `supervisor status` run as uid and gid 65534 (nobody, nogroup) with no supplementary groups.
-    static func statusAsNobody(_ supervisor: SupervisorHarness) throws -> CommandResult {
+    /// `supervisor status` run as uid 65534 (nobody) with group `gid` (65534: nogroup) and no supplementary groups.
+    static func statusAsNobody(_ supervisor: SupervisorHarness, gid: Int = 65534) throws -> CommandResult {
         try CommandResult.run(
             "/usr/bin/setpriv",
             [
-                "--reuid=65534", "--regid=65534", "--clear-groups", SupervisorHarness.supervisorPath, "status",
+                "--reuid=65534", "--regid=\(gid)", "--clear-groups", SupervisorHarness.supervisorPath, "status",
                 "--name", supervisor.name, "--control-socket", supervisor.controlSocket,
             ])
     }
@@ -71,12 +71,7 @@ extension SupervisorTests {
         #expect(member.exitCode == 0, "\(member.stderr)")
         #expect(member.stdout.contains("generation 1"))
 
-        let outsider = try CommandResult.run(
-            "/usr/bin/setpriv",
-            [
-                "--reuid=65534", "--regid=1", "--clear-groups", SupervisorHarness.supervisorPath, "status",
-                "--name", supervisor.name, "--control-socket", supervisor.controlSocket,
-            ])
+        let outsider = try Self.statusAsNobody(supervisor, gid: 1)
         #expect(outsider.exitCode != 0)
     }
 
