@@ -43,14 +43,8 @@ final class DemoHealth: Sendable {
     /// `GET /health` (and `HEAD`): `200 ok pid=…` when healthy; `503` with `not ready`, `unhealthy` or `draining`
     /// otherwise. Other methods → 405, other paths → 404.
     func respond(to request: HTTPServerRequest) -> HTTPServerResponse {
-        let path = request.head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        guard path == "/health" else {
-            return HTTPServerResponse(status: .notFound, text: "not found: \(path) (try /health)\n")
-        }
-        guard request.head.method == .GET || request.head.method == .HEAD else {
-            var response = HTTPServerResponse(status: .methodNotAllowed, text: "method not allowed\n")
-            response.headers.add(name: "Allow", value: "GET, HEAD")
-            return response
+        if let refusal = DemoResponder.refusal(of: request, servingOnly: "/health", hint: " (try /health)") {
+            return refusal
         }
         switch current {
         case .healthy:

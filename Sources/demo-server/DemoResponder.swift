@@ -19,16 +19,24 @@ struct DemoResponder: Sendable {
 
     /// `GET /` (and `HEAD /`) → 200 with ``identity``; other methods on `/` → 405; other paths → 404.
     func respond(to request: HTTPServerRequest) -> HTTPServerResponse {
-        let path = request.head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
-        guard path == "/" else {
-            return HTTPServerResponse(status: .notFound, text: "not found: \(path)\n")
+        Self.refusal(of: request, servingOnly: "/") ?? HTTPServerResponse(status: .ok, text: identity)
+    }
+
+    /// `404` for a path other than `path` (with `hint` after it), `405` for a method other than `GET` and `HEAD`;
+    /// `nil` for a request to serve.
+    static func refusal(of request: HTTPServerRequest, servingOnly path: String, hint: String = "")
+        -> HTTPServerResponse?
+    {
+        let requested = request.head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
+        guard requested == path else {
+            return HTTPServerResponse(status: .notFound, text: "not found: \(requested)\(hint)\n")
         }
         guard request.head.method == .GET || request.head.method == .HEAD else {
             var response = HTTPServerResponse(status: .methodNotAllowed, text: "method not allowed\n")
             response.headers.add(name: "Allow", value: "GET, HEAD")
             return response
         }
-        return HTTPServerResponse(status: .ok, text: identity)
+        return nil
     }
 
     /// The responder for ``SupervisedHTTPServer``: quick and non-blocking, so it runs on the event loop.
