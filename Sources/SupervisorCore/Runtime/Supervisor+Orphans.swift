@@ -8,14 +8,16 @@ extension Supervisor {
     /// At exit, stops what instances left behind outside their process groups: a process that called `setsid()`
     /// (a daemon that forked away without sending `MAINPID=`) escapes the group kill, and when its parent exits it
     /// becomes this process's child (the supervisor is a child subreaper). Each gets SIGTERM, then SIGKILL after the
-    /// drain timeout, so nothing an instance started outlives the supervisor.
+    /// drain timeout (at most 5 s), so nothing an instance started outlives the supervisor.
     func stopOrphans() {
         let me = getpid()
         let orphans = ProcessTable.current().processes.values
             .filter { $0.parentPID == me && $0.pid != lifeline?.pid }
             .map(\.pid).sorted()
         guard !orphans.isEmpty else { return }
-        let deadline = ContinuousClock.now + initialConfiguration.drainTimeout
+        // Within the margin systemd was given for the exit (EXTEND_TIMEOUT_USEC at stop).
+        let grace = min(initialConfiguration.drainTimeout, Self.stopMargin)
+        let deadline = ContinuousClock.now + grace
         let pids = orphans.map(String.init).joined(separator: ", ")
         logger.warning(
             "stopping processes that instances left behind outside their process groups: pids \(pids); send MAINPID= to have them supervised"
@@ -28,7 +30,7 @@ extension Supervisor {
             if ContinuousClock.now >= deadline {
                 for pid in remaining {
                     logger.warning(
-                        "pid \(pid) did not exit within \(initialConfiguration.drainTimeout); sending SIGKILL")
+                        "pid \(pid) did not exit within \(grace); sending SIGKILL")
                     signalWithGroup(pid, SIGKILL)
                     waitpid(pid, nil, 0)
                 }
