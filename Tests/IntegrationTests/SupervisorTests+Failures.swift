@@ -270,9 +270,13 @@ extension SupervisorTests {
         let group = "\(Self.pidsCgroups)/supervisor-test-\(getpid())"
         #expect(mkdir(group, 0o755) == 0)
         defer {
-            try? String(supervisor.process.pid).write(
-                toFile: "\(Self.pidsCgroups)/cgroup.procs", atomically: false, encoding: .utf8)
-            rmdir(group)
+            // The supervisor and what it started while in the group (the second reload's instances, its lifeline
+            // if restarted) go back to the root, so the group is empty and can go.
+            let members = (try? String(contentsOfFile: "\(group)/cgroup.procs", encoding: .utf8)) ?? ""
+            for pid in members.split(separator: "\n") {
+                try? String(pid).write(toFile: "\(Self.pidsCgroups)/cgroup.procs", atomically: false, encoding: .utf8)
+            }
+            #expect(rmdir(group) == 0, "cgroup \(group) left behind: \(String(cString: strerror(errno)))")
         }
         // Only the supervisor moves; its instances stay where they are. It may not grow by one more process.
         try String(supervisor.process.pid).write(toFile: "\(group)/cgroup.procs", atomically: false, encoding: .utf8)
