@@ -196,7 +196,9 @@ public struct Configuration: Equatable, Sendable {
         }
         let servicePorts = Set(listen.map(\.port))
         for slot in 0..<instances {
-            for adminPort in [slot, instances + slot].map({ Int(adminPortBase ?? 0) + $0 }) {
+            // Old and new instance of a slot side by side: the first two ports matter.
+            let ports = adminPorts(base: Int(adminPortBase ?? 0), instances: instances, slot: slot).prefix(2)
+            for adminPort in ports {
                 let port = try url.resolve(slot: slot, adminPort: adminPort, setting: setting).port
                 if servicePorts.contains(port) {
                     throw ConfigurationError(
@@ -206,6 +208,12 @@ public struct Configuration: Equatable, Sendable {
                 }
             }
         }
+    }
+
+    /// The admin ports of an instance in `slot`, in order of preference: base + slot, then base + instances + slot
+    /// while the instance it replaces still holds the first, and so on.
+    static func adminPorts(base: Int, instances: Int, slot: Int) -> StrideThrough<Int> {
+        stride(from: base + slot, through: 65535, by: instances)
     }
 
     /// What the rollout machine needs of this configuration.

@@ -99,19 +99,10 @@ public enum ConfigurationFile {
             case "min-ready": layer.minReady = try reader.integer(value, key)
             case "shutdown-delay": layer.shutdownDelay = try reader.duration(value, key)
             case "listen-mode":
-                let text = try reader.string(value, key)
-                guard let mode = ListenMode(rawValue: text) else {
-                    throw reader.located(
-                        "listen-mode = \"\(text)\" is not a listen mode; use \"app\", \"reuseport\" or \"shared\"")
-                }
-                layer.listenMode = mode
+                layer.listenMode = try reader.choice(
+                    value, key, isNot: "a listen mode", use: #""app", "reuseport" or "shared""#)
             case "kernel-migrate":
-                let text = try reader.string(value, key)
-                guard let choice = KernelMigrate(rawValue: text) else {
-                    throw reader.located(
-                        "kernel-migrate = \"\(text)\" is not a choice; use \"auto\", \"on\" or \"off\"")
-                }
-                layer.kernelMigrate = choice
+                layer.kernelMigrate = try reader.choice(value, key, isNot: "a choice", use: #""auto", "on" or "off""#)
             case "backlog": layer.backlog = try reader.integer(value, key)
             case "ready-timeout": layer.readyTimeout = try reader.duration(value, key)
             case "drain-timeout": layer.drainTimeout = try reader.duration(value, key)
@@ -178,6 +169,20 @@ public enum ConfigurationFile {
         let path: String
 
         func located(_ message: String) -> ConfigurationError { ConfigurationError("\(path): \(message)") }
+
+        /// One of the string values of `Choice`, or an error such as `listen-mode = "x" is not a listen mode; use …`.
+        func choice<Choice: RawRepresentable<String>>(
+            _ value: any TOMLValueConvertible,
+            _ key: String,
+            isNot what: String,
+            use accepted: String
+        ) throws(ConfigurationError) -> Choice {
+            let text = try string(value, key)
+            guard let choice = Choice(rawValue: text) else {
+                throw located("\(key) = \"\(text)\" is not \(what); use \(accepted)")
+            }
+            return choice
+        }
 
         func string(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> String {
             guard let text = value.string else { throw wrongType(key, value, "a string") }
@@ -255,10 +260,9 @@ enum TableHeaderCheck {
         var atLineStart = true
         var index = 0
         func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-        func starts(with pattern: String, at position: Int) -> Bool {
-            let pattern = Array(pattern.utf8)
-            return position + pattern.count <= bytes.count
-                && Array(bytes[position..<position + pattern.count]) == pattern
+        func tripleQuote(_ quote: UInt8, at position: Int) -> Bool {
+            position + 2 < bytes.count && bytes[position] == quote && bytes[position + 1] == quote
+                && bytes[position + 2] == quote
         }
         while index < bytes.count {
             let byte = bytes[index]
@@ -277,7 +281,7 @@ enum TableHeaderCheck {
             case UInt8(ascii: "\""), UInt8(ascii: "'"):
                 // Skip the string (basic, literal, or multi-line), counting the lines it spans.
                 let quote = byte
-                let triple = starts(with: String(repeating: Character(UnicodeScalar(quote)), count: 3), at: index)
+                let triple = tripleQuote(quote, at: index)
                 index += triple ? 3 : 1
                 while index < bytes.count {
                     if bytes[index] == UInt8(ascii: "\n") {
@@ -288,10 +292,7 @@ enum TableHeaderCheck {
                         index += 2
                         continue
                     }
-                    if bytes[index] == quote
-                        && (!triple
-                            || starts(with: String(repeating: Character(UnicodeScalar(quote)), count: 3), at: index))
-                    {
+                    if bytes[index] == quote && (!triple || tripleQuote(quote, at: index)) {
                         index += triple ? 3 : 1
                         break
                     }

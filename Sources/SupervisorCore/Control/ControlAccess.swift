@@ -57,11 +57,12 @@ public struct ControlAccess: Equatable, Sendable {
         self.group = group
     }
 
-    /// Whether `peer` may send requests; `supplementaryGroups` are the peer's other groups (from `/proc`).
-    public func allows(_ peer: PeerCredentials, supplementaryGroups: [UInt32]) -> Bool {
+    /// Whether `peer` may send requests; `supplementaryGroups` are the peer's other groups (from `/proc`), read only
+    /// when a control group could let the peer in.
+    public func allows(_ peer: PeerCredentials, supplementaryGroups: @autoclosure () -> [UInt32]) -> Bool {
         if peer.uid == 0 || peer.uid == ownerUID { return true }
         guard let group else { return false }
-        return peer.gid == group.gid || supplementaryGroups.contains(group.gid)
+        return peer.gid == group.gid || supplementaryGroups().contains(group.gid)
     }
 
     /// The answer a refused peer gets.

@@ -1,3 +1,5 @@
+internal import NIOCore
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,34 +72,21 @@ public enum TCPListener {
         }
     }
 
+    /// Calls `body` with `address` as a `sockaddr` (NIO's ``SocketAddress`` builds it).
     private static func withSocketAddress(
         _ address: ListenAddress,
         _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemCallError) -> Void
     ) throws(SystemCallError) {
-        if address.isIPv6 {
-            var raw = sockaddr_in6()
-            raw.sin6_family = sa_family_t(AF_INET6)
-            raw.sin6_port = address.port.bigEndian
-            guard inet_pton(AF_INET6, address.host, &raw.sin6_addr) == 1 else {
-                throw SystemCallError(call: "inet_pton", errno: EINVAL, subject: address.host)
-            }
-            try withUnsafePointer(to: &raw) { pointer throws(SystemCallError) in
-                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { rebound throws(SystemCallError) in
-                    try body(rebound, socklen_t(MemoryLayout<sockaddr_in6>.size))
-                }
-            }
-        } else {
-            var raw = sockaddr_in()
-            raw.sin_family = sa_family_t(AF_INET)
-            raw.sin_port = address.port.bigEndian
-            guard inet_pton(AF_INET, address.host, &raw.sin_addr) == 1 else {
-                throw SystemCallError(call: "inet_pton", errno: EINVAL, subject: address.host)
-            }
-            try withUnsafePointer(to: &raw) { pointer throws(SystemCallError) in
-                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { rebound throws(SystemCallError) in
-                    try body(rebound, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
-            }
+        let resolved: SocketAddress
+        do {
+            resolved = try SocketAddress(ipAddress: address.host, port: Int(address.port))
+        } catch {
+            throw SystemCallError(call: "inet_pton", errno: EINVAL, subject: address.host)
         }
+        var failure: SystemCallError?
+        resolved.withSockAddr { pointer, length in
+            do throws(SystemCallError) { try body(pointer, socklen_t(length)) } catch { failure = error }
+        }
+        if let failure { throw failure }
     }
 }

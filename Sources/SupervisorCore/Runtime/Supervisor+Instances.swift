@@ -75,7 +75,7 @@ extension Supervisor {
     /// replaces, which serves until the new one is ready), then base + instances + slot, and so on.
     func freeAdminPort(base: Int, slot: Slot, of configuration: Configuration) -> Int {
         let held = Set(instances.values.compactMap(\.adminPort))
-        let candidates = stride(from: base + slot.index, through: 65535, by: configuration.instances)
+        let candidates = Configuration.adminPorts(base: base, instances: configuration.instances, slot: slot.index)
         return candidates.first { !held.contains($0) } ?? base + slot.index
     }
 

@@ -315,8 +315,10 @@ public final class Supervisor {
         after(interval, .watchdogTick(interval))
     }
 
-    /// Publishes what the observer shows and updates the metrics' gauges.
+    /// Publishes what the observer shows and updates the metrics' gauges: for the health endpoint, the only reader of
+    /// either, so without one no report is built on every event.
     func publishObservation() {
+        guard initialConfiguration.health != nil else { return }
         let report = statusReport()
         let ready = machine.records.filter { $0.phase == .ready }.count
         let minReady = (machine.target.flatMap { configurations[$0] } ?? initialConfiguration).minReady
