@@ -1,0 +1,3 @@
+module supervisor/integrations/go
+
+go 1.19
