@@ -68,13 +68,13 @@ func ListenAndServe(srv *http.Server, opts Options) error {
 }
 
 // Serve serves srv on listeners, sends READY=1 over NOTIFY_SOCKET, and waits for one of Options.Signals. Then it
-// drains: it stops accepting (closes the listeners), answers every request from then on with `Connection: close`
-// and closes its connection after the response, and after Options.Grace closes the connections that stayed idle and
-// waits for the rest (srv.Shutdown) until none is left or Options.Deadline. Returns nil when drained, ErrDrainDeadline
-// when connections had to be closed, or the error of a listener that failed before any signal.
+// drains: it closes the listeners, answers every request from then on with `Connection: close` (its connection
+// closes after the response), closes a connection only once it stayed idle through Options.Grace, and returns when
+// none is left; at Options.Deadline it closes the rest. Returns nil when drained, ErrDrainDeadline when connections
+// had to be closed, or the error of a listener that failed before any signal.
 //
-// Serve sets srv.Handler (wrapped) and srv.ConnState (chained): set yours before calling it. HTTP/2 connections get
-// Shutdown's GOAWAY at the end of the grace.
+// Serve sets srv.Handler (wrapped) and srv.ConnState (chained): set yours before calling it. It is written for
+// HTTP/1.1: an HTTP/2 connection (TLS) is closed once idle through the grace too, without a GOAWAY first.
 func Serve(srv *http.Server, listeners []net.Listener, opts Options) error {
 	opts = opts.withDefaults()
 	d := &drainer{opts: opts, conns: map[net.Conn]connState{}, empty: make(chan struct{}, 1)}
@@ -213,7 +213,7 @@ func (d *drainer) drain(srv *http.Server, listeners []net.Listener, serving *syn
 		case <-d.empty:
 		}
 	}
-	// No HTTP/1 connection is left; Shutdown ends the rest (HTTP/2 gets GOAWAY).
+	// No connection is left; Shutdown marks the server closed.
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
