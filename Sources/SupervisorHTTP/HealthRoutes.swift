@@ -56,7 +56,9 @@ public struct HealthRoutes: Sendable {
             let answer = observer.readiness()
             return text(answer.ok ? .ok : .serviceUnavailable, answer.text)
         case "/status":
-            guard let report = observer.status else { return text(.serviceUnavailable, "not started yet") }
+            guard let report = observer.statusCountingConnections() else {
+                return text(.serviceUnavailable, "not started yet")
+            }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             guard let body = try? encoder.encode(report) else {
@@ -64,6 +66,8 @@ public struct HealthRoutes: Sendable {
             }
             return response(.ok, contentType: "application/json", body: Array(body) + [UInt8(ascii: "\n")])
         default:
+            // Counting sets supervisor_connections, so the scrape sees the connections as they are now.
+            _ = observer.statusCountingConnections()
             var bytes: [UInt8] = []
             registry.emit(into: &bytes)
             return response(.ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: bytes)

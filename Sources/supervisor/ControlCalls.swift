@@ -7,9 +7,9 @@ import Glibc
 
 /// Sends `command` to the supervisor `options` point at, prints each progress line as it arrives, and returns the
 /// final result (`nil` when the connection closed without one).
-func sendPrintingProgress(_ command: ControlRequest.Command, to options: ClientOptions) throws -> ControlResult? {
+func sendPrintingProgress(_ request: ControlRequest, to options: ClientOptions) throws -> ControlResult? {
     var result: ControlResult?
-    try send(command, to: options) { reply in
+    try send(request, to: options) { reply in
         if let progress = reply.progress { printLine(progress) }
         if let final = reply.result { result = final }
     }
@@ -17,7 +17,7 @@ func sendPrintingProgress(_ command: ControlRequest.Command, to options: ClientO
 }
 
 /// Sends `command` and hands every reply to `onReply`; connection problems become a message for the user.
-func send(_ command: ControlRequest.Command, to options: ClientOptions, onReply: (ControlReply) -> Void) throws {
+func send(_ request: ControlRequest, to options: ClientOptions, onReply: (ControlReply) -> Void) throws {
     let client: ControlClient
     do {
         client = try options.client(environment: SystemInfo.environment())
@@ -25,7 +25,7 @@ func send(_ command: ControlRequest.Command, to options: ClientOptions, onReply:
         throw ValidationFailure(error.message)
     }
     do {
-        try client.send(ControlRequest(command: command), onReply: onReply)
+        try client.send(request, onReply: onReply)
     } catch {
         throw ValidationFailure(error.description)
     }

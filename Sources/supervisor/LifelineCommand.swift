@@ -18,7 +18,7 @@ struct LifelineCommand: ParsableCommand {
         signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
         let name = getenv("SUPERVISOR_NAME").map { String(cString: $0) } ?? "default"
-        Lifeline.run(input: 0) { line in
+        _ = Lifeline.run(input: 0) { line in
             writeAll(2, "supervisor[\(name)] lifeline: \(line)\n")
         }
     }

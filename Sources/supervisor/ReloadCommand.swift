@@ -15,8 +15,16 @@ struct ReloadCommand: ParsableCommand {
 
     @OptionGroup var target: ClientOptions
 
+    @Flag(
+        help: """
+            Once the new generation serves, also wait until the old instances have exited, printing how many \
+            connections each still holds once a second while it drains.
+            """)
+    var waitDrained = false
+
     func run() throws {
-        guard let result = try sendPrintingProgress(.reload, to: target) else {
+        let request = ControlRequest(command: .reload, waitForDrain: waitDrained ? true : nil)
+        guard let result = try sendPrintingProgress(request, to: target) else {
             throw ValidationFailure("the supervisor closed the connection before the reload ended")
         }
         if result.ok {

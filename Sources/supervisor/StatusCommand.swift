@@ -5,7 +5,7 @@ import SupervisorCore
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show every instance: slot, pid, generation, state, ready since, restarts, last STATUS=.")
+        abstract: "Show every instance: slot, pid, generation, state, ready since, restarts, open connections, last STATUS=.")
 
     @OptionGroup var target: ClientOptions
 
@@ -15,7 +15,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         var report: StatusReport?
         var refusal: String?
-        try send(.status, to: target) { reply in
+        try send(ControlRequest(command: .status), to: target) { reply in
             report = reply.status ?? report
             if let result = reply.result, !result.ok { refusal = result.message }
         }

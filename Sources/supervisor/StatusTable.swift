@@ -31,12 +31,12 @@ enum StatusTable {
                 "last reload: \(last.succeeded ? "ok" : "failed"), \(ago(last.finishedAt, now)): \(last.message)")
         }
         lines.append("")
-        var rows = [["SLOT", "PID", "GEN", "STATE", "READY SINCE", "RESTARTS", "STATUS"]]
+        var rows = [["SLOT", "PID", "GEN", "STATE", "READY SINCE", "RESTARTS", "CONNS", "STATUS"]]
         for instance in report.instances.sorted(by: { ($0.slot, $0.generation) < ($1.slot, $1.generation) }) {
             rows.append([
                 "#\(instance.slot)", instance.pid.map(String.init) ?? "-", String(instance.generation), instance.state,
                 instance.readySince.map { "\(clock($0)) (\(ago($0, now)))" } ?? "-", String(instance.restarts),
-                instance.status ?? "",
+                instance.connections.map(String.init) ?? "-", instance.status ?? "",
             ])
         }
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }

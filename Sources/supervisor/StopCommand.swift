@@ -10,7 +10,7 @@ struct StopCommand: ParsableCommand {
 
     func run() throws {
         // The supervisor may exit before its last line reaches us; the connection closing is the answer then.
-        guard let result = try sendPrintingProgress(.stop, to: target) else {
+        guard let result = try sendPrintingProgress(ControlRequest(command: .stop), to: target) else {
             printLine("stopped")
             return
         }

@@ -71,4 +71,21 @@ int supervisor_pipe_cloexec(int fds[2]);
 /// reparented here and can be reaped. Returns 0 or an errno value.
 int supervisor_set_child_subreaper(void);
 
+/// One TCP socket as NETLINK_SOCK_DIAG reports it.
+typedef struct {
+    /// The socket's inode, as in `/proc/PID/fd` links (`socket:[INODE]`); 0 for a socket no descriptor holds.
+    unsigned long long inode;
+    /// The local port, in host order.
+    unsigned short local_port;
+    /// The TCP state (1 established, 4 fin-wait-1, 8 close-wait, 10 listen, ... as in the kernel's tcp_states.h).
+    unsigned char state;
+} supervisor_tcp_socket;
+
+/// Dumps the TCP sockets of `family` (AF_INET or AF_INET6) whose state is in `state_mask` (bit 1 << state) and whose
+/// local port is one of `ports` (1 to 64 of them; the kernel filters), through one NETLINK_SOCK_DIAG request. Stores
+/// up to `capacity` of them in `out` and how many matched in `*count_out` (more than `capacity` when they did not
+/// fit). Returns 0 or an errno value (EINVAL for a port count out of range).
+int supervisor_tcp_sockets(int family, unsigned int state_mask, const unsigned short *ports, int port_count,
+                           supervisor_tcp_socket *out, size_t capacity, size_t *count_out);
+
 #endif

@@ -76,7 +76,7 @@ public struct ControlAccess: Equatable, Sendable {
 
     /// The supplementary groups of a process, from the `Groups:` line of `/proc/PID/status`; empty when unreadable.
     public static func supplementaryGroups(of pid: Int32) -> [UInt32] {
-        guard let status = try? FileText.read("/proc/\(pid)/status") else { return [] }
+        guard let status = FileText.read("/proc/\(pid)/status") else { return [] }
         for line in status.split(separator: "\n") where line.hasPrefix("Groups:") {
             return line.dropFirst("Groups:".count).split(separator: " ").compactMap { UInt32($0) }
         }

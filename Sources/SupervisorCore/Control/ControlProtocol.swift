@@ -10,8 +10,14 @@ public struct ControlRequest: Codable, Equatable, Sendable {
     }
 
     public var command: Command
+    /// With `reload`: answer a completed rollout only once the instances it stopped have exited, and stream their
+    /// drain progress meanwhile (`supervisor reload --wait-drained`). Absent means `false`.
+    public var waitForDrain: Bool?
 
-    public init(command: Command) { self.command = command }
+    public init(command: Command, waitForDrain: Bool? = nil) {
+        self.command = command
+        self.waitForDrain = waitForDrain
+    }
 }
 
 /// One line of a reply: exactly one of the fields is set.
@@ -34,10 +40,13 @@ public struct ControlResult: Codable, Equatable, Sendable {
     public var message: String
     /// The last lines of the instance whose failure explains the outcome, oldest first.
     public var output: [String]?
+    /// For a reload: how long the new instances took to be ready and, with `waitForDrain`, how the old ones drained.
+    public var figures: RolloutFigures?
 
-    public init(ok: Bool, message: String, output: [String]? = nil) {
+    public init(ok: Bool, message: String, output: [String]? = nil, figures: RolloutFigures? = nil) {
         self.ok = ok
         self.message = message
         self.output = output
+        self.figures = figures
     }
 }

@@ -16,6 +16,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var unhealthy: String?
         /// The last result of its readiness or liveness probe, or when it last sent `WATCHDOG=1`.
         public var probe: String?
+        /// Live TCP connections it (with its descendants) holds on its listen ports, counted when the status was
+        /// asked for; `nil` when they could not be counted.
+        public var connections: Int? = nil
     }
 
     public struct Rollout: Codable, Equatable, Sendable {

@@ -35,11 +35,17 @@ public struct ListeningSocket: Equatable, Sendable {
     public static func socketInodes(ofProcess pid: Int32) -> Set<UInt64> {
         var inodes = Set<UInt64>()
         for entry in FileText.directoryEntries("/proc/\(pid)/fd") {
-            guard let target = FileText.readLink("/proc/\(pid)/fd/\(entry)"), target.hasPrefix("socket:["),
-                let inode = UInt64(target.dropFirst(8).dropLast())
+            guard let target = FileText.readLink("/proc/\(pid)/fd/\(entry)"),
+                let inode = socketInode(linkTarget: target)
             else { continue }
             inodes.insert(inode)
         }
         return inodes
+    }
+
+    /// The inode in a `/proc/PID/fd` link to a socket, `socket:[INODE]`; `nil` for anything else.
+    static func socketInode(linkTarget target: String) -> UInt64? {
+        guard target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
+        return UInt64(target.dropFirst(8).dropLast())
     }
 }

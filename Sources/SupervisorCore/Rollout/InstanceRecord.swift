@@ -29,6 +29,10 @@ public struct InstanceRecord: Equatable, Sendable {
     public internal(set) var statusText: String?
     /// Why a ready instance is being replaced while it still serves (watchdog, liveness probe); `nil` when healthy.
     public internal(set) var unhealthy: String?
+    /// The live connections it held at the last count (``ConnectionCensus``); `nil` before the first.
+    public internal(set) var openConnections: Int?
+    /// The count last reported in a drain progress line.
+    var reportedConnections: Int?
     /// Set when a stop is wanted before the spawn finished.
     var stopWhenSpawned = false
 

@@ -3,8 +3,9 @@ extension RolloutMachine {
     public enum Event: Equatable, Sendable {
         /// Start generation 1 with this policy (`supervisor run`).
         case start(GenerationPolicy)
-        /// A reload was asked for (`supervisor reload`, SIGHUP).
-        case reloadRequested(ReloadRequestID)
+        /// A reload was asked for (`supervisor reload`, SIGHUP). With `waitForDrain`, the caller is told the outcome
+        /// of a completed rollout only once the instances it stopped have exited, and sees their drain meanwhile.
+        case reloadRequested(ReloadRequestID, waitForDrain: Bool = false)
         /// The configuration asked for with ``Action/loadConfiguration`` is valid.
         case configurationLoaded(GenerationPolicy)
         /// The configuration asked for with ``Action/loadConfiguration`` is not usable; the message says why.
@@ -28,6 +29,9 @@ extension RolloutMachine {
         case exited(pid: Int32, ExitStatus)
         /// A timer set with ``Action/startTimer(_:after:)`` expired.
         case timerFired(TimerID)
+        /// The live connections of instances were counted (``ConnectionCensus``). With `progress`, each draining
+        /// instance's count is reported (once a second while something drains).
+        case connectionsCounted([InstanceID: Int], progress: Bool)
         /// Stop everything and exit (`supervisor stop`, SIGTERM, SIGINT). `force` sends SIGKILL to whatever is
         /// still draining.
         case stopRequested(force: Bool)
@@ -113,6 +117,8 @@ extension RolloutMachine {
         public let startedAt: ContinuousClock.Instant
         /// The reload callers this rollout answers.
         public internal(set) var waiters: [ReloadRequestID]
+        /// The new instances that became ready so far, for ``RolloutFigures``.
+        public internal(set) var ready: [RolloutFigures.Ready] = []
         /// With a bake time: when every new instance was ready and the bake began.
         public internal(set) var bakingSince: ContinuousClock.Instant?
         /// The bake time is over (or there is none): the previous generation may be stopped.
@@ -150,25 +156,29 @@ public struct ReloadResult: Equatable, Sendable {
     public var succeeded: Bool { kind == .started || kind == .completed }
     public let kind: Kind
     /// One line for a person: what happened and to what.
-    public let message: String
+    public internal(set) var message: String
     /// The instance whose failure caused a rollback; its last output explains it.
     public let failedInstance: InstanceID?
     /// The generation serving afterwards.
     public let generation: Generation?
     /// When it ended.
     public let finishedAt: ContinuousClock.Instant
+    /// What the rollout measured; drains only for callers that waited for them.
+    public internal(set) var figures: RolloutFigures
 
     public init(
         kind: Kind,
         message: String,
         failedInstance: InstanceID? = nil,
         generation: Generation?,
-        finishedAt: ContinuousClock.Instant
+        finishedAt: ContinuousClock.Instant,
+        figures: RolloutFigures = RolloutFigures()
     ) {
         self.kind = kind
         self.message = message
         self.failedInstance = failedInstance
         self.generation = generation
         self.finishedAt = finishedAt
+        self.figures = figures
     }
 }

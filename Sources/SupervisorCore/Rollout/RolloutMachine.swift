@@ -34,6 +34,10 @@ public struct RolloutMachine: Sendable {
     private var restartTokens = 0
     private var reloadsAwaitingConfiguration: [ReloadRequestID]?
     private var queuedReloads: [ReloadRequestID] = []
+    /// Reload callers that asked to wait until the instances their rollout stopped have exited.
+    private var drainWatchers: Set<ReloadRequestID> = []
+    /// Completed rollouts whose callers wait for old instances to exit.
+    private var drainWaits: [DrainWait] = []
     private var lastGeneration = 0
     private var lastSerial = 0
     private var actions: [Action] = []
@@ -56,7 +60,9 @@ public struct RolloutMachine: Sendable {
         actions = []
         switch event {
         case .start(let policy): start(policy)
-        case .reloadRequested(let id): requestReload(id)
+        case .reloadRequested(let id, let waitForDrain):
+            if waitForDrain { drainWatchers.insert(id) }
+            requestReload(id)
         case .configurationLoaded(let policy): beginRollout(policy)
         case .configurationFailed(let message): rejectConfiguration(message)
         case .spawned(let id, let pid): spawned(id, pid: pid)
@@ -68,6 +74,7 @@ public struct RolloutMachine: Sendable {
         case .unhealthy(let id, let reason): becameUnhealthy(id, reason: reason)
         case .exited(let pid, let status): exited(pid: pid, status: status)
         case .timerFired(let timer): timerFired(timer)
+        case .connectionsCounted(let counts, let progress): counted(counts, progress: progress)
         case .stopRequested(let force): stop(force: force)
         }
         reconcile()
@@ -159,6 +166,10 @@ public struct RolloutMachine: Sendable {
         let record = records[index]
         let elapsed = now - record.createdAt
         actions.append(.measure(.becameReady(after: elapsed)))
+        if record.generation == rollout?.to {
+            rollout?.ready.append(
+                RolloutFigures.Ready(slot: record.slot.index, pid: record.mainPID, seconds: elapsed.seconds))
+        }
         log(
             .info, "\(record.label) is ready after \(elapsed.secondsText)",
             rolloutRelated: record.generation == rollout?.to)
@@ -202,11 +213,19 @@ public struct RolloutMachine: Sendable {
         switch record.phase {
         case .stopping, .killed:
             let drained = record.stoppingSince.map { now - $0 } ?? .zero
-            let level: LogLevel = record.phase == .killed ? .warning : .info
-            actions.append(.measure(.drained(drained, forced: record.phase == .killed)))
-            log(
-                level, "\(record.label) \(status) after draining for \(drained.secondsText)",
-                rolloutRelated: rollout != nil)
+            let killed = record.phase == .killed
+            actions.append(.measure(.drained(drained, forced: killed)))
+            let line =
+                killed
+                ? "\(record.label) \(status) after draining for \(drained.secondsText)"
+                : "\(record.label) drained in \(drained.secondsText) (\(status))"
+            log(killed ? .warning : .info, line, to: drainAudience(of: record.id))
+            drainEnded(
+                record.id,
+                RolloutFigures.Drain(
+                    slot: record.slot.index, pid: record.mainPID, generation: record.generation.number,
+                    seconds: drained.seconds, killed: killed, openConnections: record.openConnections,
+                    exit: status.description))
         case .starting:
             failed(record, reason: "\(record.label) \(status) before it was ready")
         case .ready:
@@ -231,11 +250,17 @@ public struct RolloutMachine: Sendable {
             records[index].phase = .killed
             let record = records[index]
             let policy = policies[record.generation]!
-            log(
-                .warning,
-                "\(record.label) did not exit within \(policy.drainTimeout.secondsText) of \(policy.stopSignal); "
-                    + "sending SIGKILL",
-                rolloutRelated: rollout != nil)
+            let waited = "\(policy.drainTimeout.secondsText) of \(policy.stopSignal)"
+            let line: String
+            switch record.openConnections {
+            case .some(let open) where open > 0:
+                line = "\(record.label) has \(connectionsText(open)) still open after \(waited): SIGKILL"
+            case .some:
+                line = "\(record.label) did not exit within \(waited), with no connection open: SIGKILL"
+            case .none:
+                line = "\(record.label) did not exit within \(waited): SIGKILL"
+            }
+            log(.warning, line, to: drainAudience(of: record.id))
             actions.append(.killGroup(pid: pid, mainPID: mainPID))
             actions.append(.measure(.forcedKill))
         case .restart(let slot, let token):
@@ -311,7 +336,7 @@ public struct RolloutMachine: Sendable {
             finishedAt: now)
         actions.append(.measure(.rollout(.rolledBack, now - failedRollout.startedAt)))
         lastResult = result
-        actions.append(.finishReload(failedRollout.waiters, result))
+        finishReload(failedRollout.waiters, result)
         actions.append(.serviceState(.ready(status: servingStatus())))
         startQueuedReload()
     }
@@ -400,13 +425,89 @@ public struct RolloutMachine: Sendable {
             "\(finished.to) is serving: \(policy.instances)/\(policy.instances) instances ready; "
             + (finished.from == nil ? "start took \(took)" : "rollout took \(took)")
         let kind: ReloadResult.Kind = finished.from == nil ? .started : .completed
-        let result = ReloadResult(kind: kind, message: message, generation: finished.to, finishedAt: now)
+        let result = ReloadResult(
+            kind: kind, message: message, generation: finished.to, finishedAt: now,
+            figures: RolloutFigures(ready: finished.ready))
         lastResult = result
         actions.append(.measure(.rollout(kind, now - finished.startedAt)))
         log(.notice, message)
-        actions.append(.finishReload(finished.waiters, result))
+        let waiting = finished.waiters.filter { drainWatchers.contains($0) }
+        let draining = Set(
+            records.filter { !$0.isLive && $0.generation != finished.to }.map(\.id))
+        if waiting.isEmpty || draining.isEmpty {
+            finishReload(finished.waiters, result)
+        } else {
+            finishReload(finished.waiters.filter { !drainWatchers.contains($0) }, result)
+            drainWaits.append(DrainWait(waiters: waiting, pending: draining, result: result))
+            log(
+                .info, "\(message); waiting for \(instancesText(draining.count)) of earlier generations to drain",
+                to: waiting)
+        }
         actions.append(.serviceState(.ready(status: servingStatus())))
         startQueuedReload()
+    }
+
+    // MARK: - Drains
+
+    /// A completed rollout whose callers wait until the old instances have exited.
+    private struct DrainWait {
+        let waiters: [ReloadRequestID]
+        var pending: Set<InstanceID>
+        var result: ReloadResult
+    }
+
+    /// Who hears about an instance's drain: callers waiting for it, and those of the rollout in progress.
+    private func drainAudience(of id: InstanceID) -> [ReloadRequestID] {
+        drainWaits.filter { $0.pending.contains(id) }.flatMap(\.waiters) + (rollout?.waiters ?? [])
+    }
+
+    /// An instance asked to stop has exited: callers waiting for it learn how, and get their result once every
+    /// instance they wait for is gone.
+    private mutating func drainEnded(_ id: InstanceID, _ drain: RolloutFigures.Drain) {
+        for index in drainWaits.indices where drainWaits[index].pending.remove(id) != nil {
+            drainWaits[index].result.figures.drains.append(drain)
+        }
+        for wait in drainWaits where wait.pending.isEmpty {
+            var result = wait.result
+            result.message += "; " + Self.drainSummary(result.figures.drains)
+            finishReload(wait.waiters, result)
+        }
+        drainWaits.removeAll { $0.pending.isEmpty }
+    }
+
+    /// `2 earlier instances drained, the slowest in 0.42 s`, or how many were killed and what they held.
+    static func drainSummary(_ drains: [RolloutFigures.Drain]) -> String {
+        let count = drains.count == 1 ? "1 earlier instance" : "\(drains.count) earlier instances"
+        let killed = drains.filter(\.killed)
+        guard killed.isEmpty else {
+            let held = killed.compactMap(\.openConnections).reduce(0, +)
+            return "\(killed.count) of \(count) got SIGKILL at the drain timeout, holding \(held) connections"
+        }
+        let slowest = Duration.milliseconds(Int64((drains.map(\.seconds).max() ?? 0) * 1000)).secondsText
+        return drains.count == 1 ? "\(count) drained in \(slowest)" : "\(count) drained, the slowest in \(slowest)"
+    }
+
+    /// New counts of live connections; with `progress`, one line per draining instance (at `info` when its count
+    /// changed, else at `debug`, so the log is not flooded while the callers following the drain see every line).
+    private mutating func counted(_ counts: [InstanceID: Int], progress: Bool) {
+        for index in records.indices {
+            guard let count = counts[records[index].id] else { continue }
+            records[index].openConnections = count
+            guard progress, records[index].phase == .stopping else { continue }
+            let record = records[index]
+            let changed = record.reportedConnections != count
+            records[index].reportedConnections = count
+            log(
+                changed ? .info : .debug, "\(record.label) draining: \(connectionsText(count)) open",
+                to: drainAudience(of: record.id))
+        }
+    }
+
+    private func connectionsText(_ count: Int) -> String { count == 1 ? "1 connection" : "\(count) connections" }
+
+    private mutating func finishReload(_ waiters: [ReloadRequestID], _ result: ReloadResult) {
+        for waiter in waiters { drainWatchers.remove(waiter) }
+        actions.append(.finishReload(waiters, result))
     }
 
     private mutating func exitWhenEmpty() {
@@ -483,7 +584,7 @@ public struct RolloutMachine: Sendable {
         let result = ReloadResult(
             kind: succeeded ? .completed : .failed, message: message, generation: target, finishedAt: now)
         lastResult = result
-        actions.append(.finishReload(waiters, result))
+        finishReload(waiters, result)
     }
 
     private mutating func allocateGeneration(_ policy: GenerationPolicy) -> Generation {

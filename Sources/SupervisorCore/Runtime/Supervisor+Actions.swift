@@ -42,7 +42,11 @@ extension Supervisor {
                 let output = result.failedInstance.flatMap(lastLines(of:))
                 for waiter in waiters {
                     guard let reply = reloadReplies.removeValue(forKey: waiter) else { continue }
-                    reply.yield(.result(ControlResult(ok: result.succeeded, message: result.message, output: output)))
+                    reply.yield(
+                        .result(
+                            ControlResult(
+                                ok: result.succeeded, message: result.message, output: output,
+                                figures: result.figures)))
                     reply.finish()
                 }
                 followUp = nil

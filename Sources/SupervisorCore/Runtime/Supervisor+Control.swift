@@ -8,7 +8,7 @@ extension Supervisor {
     func received(_ request: ControlRequest, reply: AsyncStream<ControlReply>.Continuation) {
         switch request.command {
         case .status:
-            reply.yield(.status(statusReport()))
+            reply.yield(.status(statusReport(countingConnections: true)))
             reply.finish()
         case .reload:
             // During the shutdown delay the machine still runs; a rollout now would start instances only to stop them.
@@ -21,7 +21,7 @@ extension Supervisor {
             lastReloadID += 1
             let id = ReloadRequestID(lastReloadID)
             reloadReplies[id] = reply
-            handle(.reloadRequested(id))
+            handle(.reloadRequested(id, waitForDrain: request.waitForDrain ?? false))
         case .stop:
             if case .running = machine.lifecycle {
                 let live = machine.records.filter(\.isLive).count
@@ -33,8 +33,13 @@ extension Supervisor {
     }
 
     /// A snapshot of everything `supervisor status` shows.
-    func statusReport() -> StatusReport {
+    ///
+    /// With `countingConnections`, each instance's live connections are counted now (``ConnectionCensus``): for
+    /// `supervisor status`, whose caller asked; the report the health endpoint publishes after every event leaves
+    /// that to the endpoint, which counts when `/status` or `/metrics` is asked for.
+    func statusReport(countingConnections: Bool = false) -> StatusReport {
         let now = ContinuousClock.now
+        let connections = countingConnections ? countConnections() : [:]
         let wallNow = Self.wallClockSeconds()
         func wall(_ instant: ContinuousClock.Instant) -> Double {
             let ago = now - instant
@@ -67,7 +72,7 @@ extension Supervisor {
                     slot: record.slot.index, pid: record.mainPID, generation: record.generation.number,
                     state: record.phase.rawValue, readySince: record.readyAt.map(wall),
                     restarts: machine.restartCounts[record.slot] ?? 0, status: record.statusText,
-                    unhealthy: record.unhealthy, probe: probeSummary(record))
+                    unhealthy: record.unhealthy, probe: probeSummary(record), connections: connections[record.id])
             },
             rollout: machine.rollout.map {
                 StatusReport.Rollout(from: $0.from?.number, to: $0.to.number, startedAt: wall($0.startedAt))

@@ -47,8 +47,10 @@ extension Supervisor {
         let environment = InstanceEnvironment.build(
             inherited: inheritedEnvironment, additions: configuration.environment, instance: own)
         let process: SpawnedProcess
+        let listenerInodes: Set<UInt64>
         do {
             let listeners = try listenerDescriptors(for: configuration, slot: slot)
+            listenerInodes = Set(listeners.compactMap { Self.inode(of: $0.fd) })
             process = try ProcessSpawner.spawn(
                 path: program, arguments: configuration.command, environment: environment, listeners: listeners,
                 watchdog: configuration.watchdog, credentials: configuration.credentials, nullDevice: nullDevice)
@@ -60,7 +62,7 @@ extension Supervisor {
         let output = InstanceOutput(fd: process.outputFD, label: label, log: standardError, queue: ioQueue)
         instances[id] = RunningInstance(
             notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
-            configuration: configuration, environment: environment)
+            configuration: configuration, environment: environment, listenerInodes: listenerInodes)
         probes[id] = ProbeState()
         lifelineWatch(group: process.pid, configuration: configuration)
         switch configuration.readiness {
@@ -69,6 +71,13 @@ extension Supervisor {
         case .notify: break
         }
         return .spawned(id, pid: process.pid)
+    }
+
+    /// The inode of an open descriptor (a socket's, as `/proc` names it), or `nil`.
+    static func inode(of fd: Int32) -> UInt64? {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        return UInt64(info.st_ino)
     }
 
     /// The admin port of a new instance in `slot`: base + slot, unless a live instance holds that (the instance it
@@ -189,7 +198,12 @@ extension Supervisor {
         var stillStarting = false
         for record in machine.records where record.phase == .starting {
             guard let running = instances[record.id], running.configuration.readiness == .listen else { continue }
-            if ListenProbe(ports: running.configuration.listen.map(\.port)).isListening(pid: running.pid) {
+            // An inherited socket listens from the start: there, the program must wait for connections on it.
+            let listening =
+                running.listenerInodes.isEmpty
+                ? ListenProbe(ports: running.configuration.listen.map(\.port)).isListening(pid: running.pid)
+                : InheritedSocketProbe(inodes: running.listenerInodes).isAccepting(pid: running.pid)
+            if listening {
                 markReady(record.id)
             } else {
                 stillStarting = true

@@ -31,6 +31,10 @@ public final class Supervisor {
         case watchdogTick(Duration)
         /// The earliest timer is due (see ``TimerQueue``).
         case timersDue
+        /// Time to count the connections of draining instances (see ``scheduleDrainCensus()``).
+        case drainCensusDue
+        /// The census counted these connections per instance.
+        case connectionsCounted([InstanceID: Int])
     }
 
     /// The checks that run for an instance besides sd_notify.
@@ -47,6 +51,8 @@ public final class Supervisor {
         let adminPort: Int?
         let configuration: Configuration
         let environment: [String]
+        /// The inodes of the listening sockets it inherited (`reuseport`, `shared`); empty when it binds its own.
+        let listenerInodes: Set<UInt64>
     }
 
     /// What the probes of an instance have seen.
@@ -88,6 +94,8 @@ public final class Supervisor {
     var stopSignalsReceived = 0
     var lastStatusLine = ""
     var probeScheduled = false
+    /// A drain census is scheduled or running.
+    var drainCensusPending = false
     var probes: [InstanceID: ProbeState] = [:]
     /// Readiness probe processes (`exec:`) that run now, by pid.
     var probeProcesses: [Int32: InstanceID] = [:]
@@ -124,7 +132,7 @@ public final class Supervisor {
         self.nullDevice = null
         (events, eventSink) = AsyncStream.makeStream(of: Event.self)
         let sink = eventSink
-        observer = SupervisorObserver { sink.yield(.ping($0)) }
+        observer = SupervisorObserver(connectionGauges: metrics.connections) { sink.yield(.ping($0)) }
     }
 
     deinit { close(nullDevice) }
@@ -230,7 +238,9 @@ public final class Supervisor {
         switch event {
         case .signal(let signal): received(signal)
         case .notify(let id, let datagram): received(datagram, for: id)
-        case .timer(let timer): handle(.timerFired(timer))
+        case .timer(let timer):
+            if case .drainTimeout(let id) = timer { drainTimeoutDue(id) }
+            handle(.timerFired(timer))
         case .probeListening: probeListening()
         case .control(let request, let reply): received(request, reply: reply)
         case .ping(let reply): reply.resolve(true)
@@ -242,6 +252,8 @@ public final class Supervisor {
         case .killProbe(let pid): killProbe(pid)
         case .watchdogTick(let interval): watchdogTick(every: interval)
         case .timersDue: timersDue()
+        case .drainCensusDue: drainCensusDue()
+        case .connectionsCounted(let counts): connectionsCounted(counts)
         }
     }
 
@@ -273,6 +285,7 @@ public final class Supervisor {
     /// Feeds one event to the machine and carries out everything that follows from it.
     func handle(_ event: RolloutMachine.Event) {
         perform(machine.handle(event, now: .now))
+        scheduleDrainCensus()
         releaseUnneededListeners()
         publishStatusLine()
         publishObservation()
@@ -323,8 +336,13 @@ public final class Supervisor {
         let ready = machine.records.filter { $0.phase == .ready }.count
         let minReady = (machine.target.flatMap { configurations[$0] } ?? initialConfiguration).minReady
         let stopping = shuttingDown
+        let subjects = censusSubjects().map { subject in
+            let record = machine.record(subject.key)
+            return (subject: subject, draining: record?.isLive == false, mainPID: record?.mainPID)
+        }
         observer.published.withLock { state in
             state.report = report
+            state.censusSubjects = subjects
             state.readyInstances = ready
             state.minReady = minReady
             state.shuttingDown = stopping

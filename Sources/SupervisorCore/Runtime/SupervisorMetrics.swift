@@ -21,6 +21,8 @@ struct SupervisorMetrics {
     private let drainDuration = Timer(label: "supervisor_drain_duration_seconds")
     private let forcedKills = Counter(label: "supervisor_forced_kills_total")
     private let notifyDropped = Counter(label: "supervisor_notify_messages_dropped_total")
+    /// Set where connections are counted: by the drain census and when the endpoint serves `/metrics`.
+    let connections = ConnectionGauges()
 
     /// A notify datagram was dropped (bad sender, too long, malformed).
     func notifyMessageDropped() { notifyDropped.increment() }
@@ -47,5 +49,17 @@ struct SupervisorMetrics {
         unhealthy.record(machine.records.filter { $0.unhealthy != nil && $0.isLive }.count)
         generation.record(machine.target?.number ?? 0)
         lossless.record(isLossless ? 1 : 0)
+    }
+}
+
+/// `supervisor_connections{role="serving|draining"}`: the live connections of the instances that serve and of those
+/// that drain, as last counted. Two values whatever the number of generations, so the series never grow.
+struct ConnectionGauges: Sendable {
+    private let serving = Gauge(label: "supervisor_connections", dimensions: [("role", "serving")])
+    private let draining = Gauge(label: "supervisor_connections", dimensions: [("role", "draining")])
+
+    func record(serving servingCount: Int, draining drainingCount: Int) {
+        serving.record(servingCount)
+        draining.record(drainingCount)
     }
 }

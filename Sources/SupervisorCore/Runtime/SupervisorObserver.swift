@@ -12,6 +12,8 @@ public final class SupervisorObserver: Sendable {
 
     struct Published: Sendable {
         var report: StatusReport?
+        /// The instances to count connections for, whether each drains, and the pid the report names it by.
+        var censusSubjects: [(subject: ConnectionCensus.Subject, draining: Bool, mainPID: Int32?)] = []
         var readyInstances = 0
         var minReady = 1
         var shuttingDown = false
@@ -19,13 +21,40 @@ public final class SupervisorObserver: Sendable {
 
     let published = Mutex(Published())
     private let ping: @Sendable (PingReply) -> Void
+    private let connectionGauges: ConnectionGauges
 
-    init(ping: @escaping @Sendable (PingReply) -> Void) {
+    init(connectionGauges: ConnectionGauges, ping: @escaping @Sendable (PingReply) -> Void) {
+        self.connectionGauges = connectionGauges
         self.ping = ping
     }
 
     /// The status as of the last event the supervisor handled.
     public var status: StatusReport? { published.withLock { $0.report } }
+
+    /// The status as of the last event, with each instance's live connections counted now, on the caller's thread
+    /// (``ConnectionCensus``: `/proc` and one netlink request per address family); also sets
+    /// `supervisor_connections`. For `/status` and `/metrics`, so connections are counted only when asked for.
+    public func statusCountingConnections() -> StatusReport? {
+        let (report, subjects) = published.withLock { ($0.report, $0.censusSubjects) }
+        guard var report else { return nil }
+        let counts = ConnectionCensus.count(subjects.map(\.subject))
+        var serving = 0
+        var draining = 0
+        for (subject, drains, _) in subjects {
+            guard let count = counts[subject.key] else { continue }
+            if drains { draining += count } else { serving += count }
+        }
+        connectionGauges.record(serving: serving, draining: draining)
+        let byPID = Dictionary(
+            subjects.compactMap { entry in
+                entry.mainPID.flatMap { pid in counts[entry.subject.key].map { (pid, $0) } }
+            },
+            uniquingKeysWith: { first, _ in first })
+        for index in report.instances.indices {
+            if let pid = report.instances[index].pid { report.instances[index].connections = byPID[pid] }
+        }
+        return report
+    }
 
     /// Ready for traffic: at least `min-ready` instances (of any generation: the old one serves during a rollout and
     /// after a rollback) are ready, and the supervisor is not shutting down.

@@ -1,0 +1,53 @@
+/// Counts the live TCP connections each instance holds on its listen ports, including those of its descendants
+/// (gunicorn and Puma workers are the instance's children, nginx's too): the socket inodes in `/proc/PID/fd` of every
+/// process of its tree, matched with the connections the kernel lists for those ports (``TCPSocketTable``).
+///
+/// It reads `/proc` and asks the kernel once per address family, so it runs only when someone looks: once a second
+/// while an instance drains, and for `status`, `/status` and `/metrics`.
+public enum ConnectionCensus {
+    /// An instance to count for.
+    public struct Subject: Equatable, Sendable {
+        /// Whatever tells the instance apart for the caller (one instance of the runtime).
+        public let key: InstanceID
+        /// Its first process: its tree is counted.
+        public let pid: Int32
+        /// Its listen ports: connections on other ports (outgoing ones, admin ports) are not counted.
+        public let ports: Set<UInt16>
+
+        public init(key: InstanceID, pid: Int32, ports: Set<UInt16>) {
+            self.key = key
+            self.pid = pid
+            self.ports = ports
+        }
+    }
+
+    /// Open connections per subject's key; a subject whose count cannot be known (the kernel refused the request) is
+    /// missing. A subject with no connection counts 0.
+    public static func count(_ subjects: [Subject], table: ProcessTable = .current()) -> [InstanceID: Int] {
+        let ports = subjects.reduce(into: Set<UInt16>()) { $0.formUnion($1.ports) }
+        guard !subjects.isEmpty, !ports.isEmpty, let sockets = try? TCPSocketTable.sockets(onPorts: ports) else {
+            return [:]
+        }
+        return tally(subjects, sockets: sockets) { pid in
+            table.tree(of: pid).reduce(into: Set<UInt64>()) {
+                $0.formUnion(ListeningSocket.socketInodes(ofProcess: $1))
+            }
+        }
+    }
+
+    /// Matches sockets with the inodes each subject's processes hold.
+    static func tally(
+        _ subjects: [Subject],
+        sockets: [TCPSocketTable.Socket],
+        inodesOf: (Int32) -> Set<UInt64>
+    ) -> [InstanceID: Int] {
+        var counts: [InstanceID: Int] = [:]
+        for subject in subjects {
+            let held = inodesOf(subject.pid)
+            counts[subject.key] = sockets.filter {
+                $0.inode != 0 && subject.ports.contains($0.localPort) && held.contains($0.inode)
+            }.count
+        }
+        return counts
+    }
+}
