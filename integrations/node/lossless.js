@@ -23,7 +23,9 @@ function listenTargets(env = process.env) {
     return Array.from({ length: count }, (_, i) => ({ fd: FIRST_LISTEN_FD + i }));
   }
   const addrs = (env.SUPERVISOR_LISTEN || '').split(',').map((a) => a.trim()).filter(Boolean);
-  if (addrs.length === 0) throw new Error('no socket to serve on: neither LISTEN_FDS (for this pid) nor SUPERVISOR_LISTEN is set');
+  if (addrs.length === 0) {
+    throw new Error('no socket to serve on: neither LISTEN_FDS (for this pid) nor SUPERVISOR_LISTEN is set');
+  }
   const [major, minor] = process.versions.node.split('.').map(Number);
   if (major < 22 || (major === 22 && minor < 12)) {
     throw new Error(`Node ${process.versions.node} cannot bind with SO_REUSEPORT (22.12 can): ` +
