@@ -205,7 +205,8 @@ func (d *drainer) drain(srv *http.Server, listeners []net.Listener, serving *syn
 		}
 		if now.After(deadline) {
 			srv.Close()
-			d.opts.Logf("lossless: %v after %v: closed %d connections", ErrDrainDeadline, time.Since(start).Round(time.Millisecond), left)
+			d.opts.Logf("lossless: %v after %v: closed %d connections",
+				ErrDrainDeadline, time.Since(start).Round(time.Millisecond), left)
 			return ErrDrainDeadline
 		}
 		select {
