@@ -66,19 +66,19 @@ function serve(requestListener, options = {}) {
 
   let draining = false;
   let drainStart = 0;
-  const sockets = new Map(); // socket -> { active: responses not finished, idleSince }
+  const sockets = new Map(); // socket -> { responses: those not finished, idleSince }
 
   const servers = targets.map((target) => {
     const server = http.createServer(options.serverOptions ?? {});
     server.on('connection', (socket) => {
-      sockets.set(socket, { active: 0, idleSince: Date.now() });
+      sockets.set(socket, { responses: new Set(), idleSince: Date.now() });
       socket.on('close', () => { sockets.delete(socket); if (draining) check(); });
     });
     server.on('request', (req, res) => {
       const state = sockets.get(req.socket);
       if (state) {
-        state.active += 1;
-        res.on('close', () => { state.active -= 1; state.idleSince = Date.now(); });
+        state.responses.add(res);
+        res.on('close', () => { state.responses.delete(res); state.idleSince = Date.now(); });
       }
       // Node closes the connection after a response whose header says so.
       if (draining) res.setHeader('Connection', 'close');
@@ -98,7 +98,7 @@ function serve(requestListener, options = {}) {
   function check() {
     const now = Date.now();
     for (const [socket, state] of sockets) {
-      if (state.active === 0 && now - Math.max(state.idleSince, drainStart) >= grace) socket.destroy();
+      if (state.responses.size === 0 && now - Math.max(state.idleSince, drainStart) >= grace) socket.destroy();
     }
     if (sockets.size === 0) finish(true);
   }
@@ -117,9 +117,8 @@ function serve(requestListener, options = {}) {
     // Stop accepting without server.close(), which closes the idle connections at once (Node >= 19). With fd 3
     // this closes this process's descriptor only: the supervisor keeps its copy, nothing queued is lost.
     for (const server of servers) net.Server.prototype.close.call(server);
-    for (const socket of sockets.keys()) {
-      const res = socket._httpMessage; // the response being written on it, if any
-      if (res && !res.headersSent) res.setHeader('Connection', 'close');
+    for (const state of sockets.values()) {
+      for (const res of state.responses) if (!res.headersSent) res.setHeader('Connection', 'close');
     }
     timer = setInterval(check, 25);
     deadlineTimer = setTimeout(() => { for (const s of sockets.keys()) s.destroy(); finish(false); }, deadline);
