@@ -95,6 +95,7 @@ function serve(requestListener, options = {}) {
 
   let timer = null;
   let deadlineTimer = null;
+  let finished = false;
   function check() {
     const now = Date.now();
     for (const [socket, state] of sockets) {
@@ -103,6 +104,8 @@ function serve(requestListener, options = {}) {
     if (sockets.size === 0) finish(true);
   }
   function finish(complete) {
+    if (finished) return; // the deadline's destroy() calls and late close events come back here
+    finished = true;
     clearInterval(timer);
     clearTimeout(deadlineTimer);
     log(complete ? `lossless: drained in ${Date.now() - drainStart} ms`
