@@ -1,3 +1,4 @@
+import NIOCore
 import NIOHTTP1
 import SupervisedServer
 
@@ -10,16 +11,25 @@ import Glibc
 struct DemoResponder: Sendable {
     /// `pid=… generation=… instance=… version=…` and a newline.
     let identity: String
+    /// The body of `GET /`: ``identity``, padded to `bodyBytes`; built once and shared by every response.
+    private let body: ByteBuffer
 
-    init(versionString: String) {
+    /// - Parameter bodyBytes: pad the body with lines of `.` to at least this many bytes (large responses take long
+    ///   enough to be caught mid-way when the server dies).
+    init(versionString: String, bodyBytes: Int = 0) {
         let generation = Self.environment("SUPERVISOR_GENERATION") ?? "0"
         let instance = Self.environment("SUPERVISOR_INSTANCE") ?? "0"
         identity = "pid=\(getpid()) generation=\(generation) instance=\(instance) version=\(versionString)\n"
+        var body = ByteBuffer(string: identity)
+        let line = String(repeating: ".", count: 63) + "\n"
+        while body.readableBytes < bodyBytes { body.writeString(line) }
+        self.body = body
     }
 
     /// `GET /` (and `HEAD /`) → 200 with ``identity``; other methods on `/` → 405; other paths → 404.
     func respond(to request: HTTPServerRequest) -> HTTPServerResponse {
-        Self.refusal(of: request, servingOnly: "/") ?? HTTPServerResponse(status: .ok, text: identity)
+        Self.refusal(of: request, servingOnly: "/")
+            ?? HTTPServerResponse(status: .ok, headers: ["Content-Type": "text/plain; charset=utf-8"], body: body)
     }
 
     /// `404` for a path other than `path` (with `hint` after it), `405` for a method other than `GET` and `HEAD`;

@@ -41,6 +41,13 @@ struct DemoServer: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Version shown in the response line.", valueName: "text"))
     var versionString = "dev"
 
+    @Option(
+        help: ArgumentHelp(
+            "Pad the answer of GET / to at least this many bytes (large answers are caught mid-way when the server "
+                + "dies).",
+            valueName: "bytes"))
+    var bodyBytes = 0
+
     @Option(help: ArgumentHelp("How long idle connections stay open once draining, in milliseconds.", valueName: "ms"))
     var drainGrace = 1000
 
@@ -122,6 +129,9 @@ struct DemoServer: AsyncParsableCommand {
     func validate() throws {
         if let port, !(0...65535).contains(port) {
             throw ValidationError("--port \(port) is not in 0...65535")
+        }
+        guard (0...(256 << 20)).contains(bodyBytes) else {
+            throw ValidationError("--body-bytes must be in 0...268435456")
         }
         guard drainGrace >= 0 else { throw ValidationError("--drain-grace must not be negative") }
         guard drainDeadline > 0 else { throw ValidationError("--drain-deadline must be positive") }
@@ -211,7 +221,7 @@ struct DemoServer: AsyncParsableCommand {
             server = try await SupervisedHTTPServer.start(
                 listeningOn: sources,
                 configuration: configuration,
-                responder: DemoResponder(versionString: versionString).responder
+                responder: DemoResponder(versionString: versionString, bodyBytes: bodyBytes).responder
             )
         } catch {
             log.error("\(error)")
