@@ -1,10 +1,5 @@
 import ArgumentParser
-import Logging
-import Metrics
-import Prometheus
 import SupervisorCore
-import SupervisorHTTP
-import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -30,31 +25,15 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
-        let verbose = verbose
-        LoggingSystem.bootstrap { label in
-            StandardErrorLogHandler(label: label, logLevel: verbose ? .debug : .info)
-        }
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let environment = SystemInfo.environment()
-        let supervisor: Supervisor
+        let source: ConfigurationSource
         do {
-            supervisor = try Supervisor.prepare(
-                source: options.source(environment: environment), environment: environment)
+            source = try options.source(environment: environment)
         } catch {
             throw ValidationFailure(error.message)
         }
-        var endpoint: HealthEndpoint?
-        if let address = supervisor.configuration.health {
-            do {
-                endpoint = try await HealthEndpoint.start(
-                    address: address, observer: supervisor.observer, registry: registry)
-            } catch {
-                throw ValidationFailure("cannot serve the health endpoint on \(address): \(error)")
-            }
-        }
-        let code = try await supervisor.run()
-        await endpoint?.stop()
+        let launch = try await SupervisorLaunch.start(source: source, environment: environment, verbose: verbose)
+        let code = try await launch.run()
         if code != 0 { throw ExitCode(code) }
     }
 }

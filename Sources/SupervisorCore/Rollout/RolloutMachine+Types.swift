@@ -119,6 +119,8 @@ extension RolloutMachine {
         public internal(set) var waiters: [ReloadRequestID]
         /// The new instances that became ready so far, for ``RolloutFigures``.
         public internal(set) var ready: [RolloutFigures.Ready] = []
+        /// The old instances that drained and exited so far.
+        public internal(set) var drains: [RolloutFigures.Drain] = []
         /// With a bake time: when every new instance was ready and the bake began.
         public internal(set) var bakingSince: ContinuousClock.Instant?
         /// The bake time is over (or there is none): the previous generation may be stopped.

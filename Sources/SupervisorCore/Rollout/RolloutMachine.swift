@@ -427,7 +427,7 @@ public struct RolloutMachine: Sendable {
         let kind: ReloadResult.Kind = finished.from == nil ? .started : .completed
         let result = ReloadResult(
             kind: kind, message: message, generation: finished.to, finishedAt: now,
-            figures: RolloutFigures(ready: finished.ready))
+            figures: RolloutFigures(ready: finished.ready, drains: finished.drains))
         lastResult = result
         actions.append(.measure(.rollout(kind, now - finished.startedAt)))
         log(.notice, message)
@@ -464,6 +464,7 @@ public struct RolloutMachine: Sendable {
     /// An instance asked to stop has exited: callers waiting for it learn how, and get their result once every
     /// instance they wait for is gone.
     private mutating func drainEnded(_ id: InstanceID, _ drain: RolloutFigures.Drain) {
+        if let rollout, drain.generation != rollout.to.number { self.rollout?.drains.append(drain) }
         for index in drainWaits.indices where drainWaits[index].pending.remove(id) != nil {
             drainWaits[index].result.figures.drains.append(drain)
         }
