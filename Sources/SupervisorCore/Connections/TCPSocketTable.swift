@@ -6,18 +6,22 @@ import Glibc
 
 /// TCP sockets as the kernel's `NETLINK_SOCK_DIAG` interface lists them: one request per address family, filtered in
 /// the kernel by state and local port, so its cost follows the sockets that match, not every socket of the host.
-enum TCPSocketTable {
+public enum TCPSocketTable {
     /// One socket: the inode that `/proc/PID/fd` links name, its local port and its TCP state.
-    struct Socket: Equatable, Sendable {
-        let inode: UInt64
-        let localPort: UInt16
-        let state: UInt8
+    public struct Socket: Equatable, Sendable {
+        public let inode: UInt64
+        public let localPort: UInt16
+        /// The TCP state as the kernel numbers it (1 established, 10 listen, …).
+        public let state: UInt8
     }
 
     /// The states of a connection that a process still holds: established, and the closing states in which the
     /// descriptor is still open (fin-wait, close-wait, last-ack, closing). LISTEN, SYN-RECV (not accepted yet) and
     /// TIME-WAIT (no descriptor) are left out.
     static let openConnectionStates: UInt32 = [1, 4, 5, 8, 9, 11].reduce(0) { $0 | (1 << $1) }
+
+    /// LISTEN only.
+    static let listenState: UInt32 = 1 << 10
 
     /// The most local ports one request filters on.
     static let maximumPorts = 64

@@ -1,19 +1,36 @@
-/// The `--ready listen` probe: an instance is ready when its process tree holds a LISTEN socket on every configured
-/// port. Reads `/proc`; the program needs no change.
+/// The `--ready listen` probe for instances that bind their own sockets (`app` mode): an instance is ready when its
+/// process tree holds a LISTEN socket on every configured port. The kernel lists the LISTEN sockets of those ports
+/// (``TCPSocketTable``: filtered by state and port, so thousands of TIME-WAIT entries cost nothing, unlike a read
+/// of `/proc/net/tcp`); `/proc/PID/fd` says whose they are. The program needs no change.
 public struct ListenProbe: Sendable {
     public let ports: [UInt16]
 
     public init(ports: [UInt16]) { self.ports = ports }
 
-    /// Whether the tree under `pid` listens on every port.
-    public func isListening(pid: Int32, table: ProcessTable = .current()) -> Bool {
-        let sockets = ListeningSocket.current()
+    /// The LISTEN sockets on `ports` now; from `/proc/net/tcp{,6}` where netlink is not allowed (a unit's
+    /// `RestrictAddressFamilies=` without `AF_NETLINK`).
+    public static func listeningSockets(onPorts ports: Set<UInt16>) -> [TCPSocketTable.Socket] {
+        if let sockets = try? TCPSocketTable.sockets(onPorts: ports, states: TCPSocketTable.listenState) {
+            return sockets
+        }
+        return ListeningSocket.current().filter { ports.contains($0.port) }.map {
+            TCPSocketTable.Socket(inode: $0.inode, localPort: $0.port, state: 10)
+        }
+    }
+
+    /// Whether the tree under `pid` listens on every port, given the LISTEN sockets of this namespace.
+    public func isListening(
+        pid: Int32,
+        table: ProcessTable = .current(),
+        sockets: [TCPSocketTable.Socket]? = nil
+    ) -> Bool {
         let wanted = Set(ports)
-        let candidates = sockets.filter { wanted.contains($0.port) }
+        let sockets = sockets ?? Self.listeningSockets(onPorts: wanted)
+        let candidates = sockets.filter { wanted.contains($0.localPort) }
         guard !candidates.isEmpty else { return false }
         var inodes = Set<UInt64>()
         for process in table.tree(of: pid) { inodes.formUnion(ListeningSocket.socketInodes(ofProcess: process)) }
-        let listeningPorts = Set(candidates.filter { inodes.contains($0.inode) }.map(\.port))
+        let listeningPorts = Set(candidates.filter { inodes.contains($0.inode) }.map(\.localPort))
         return listeningPorts == wanted
     }
 }

@@ -215,10 +215,15 @@ public struct RolloutMachine: Sendable {
             let drained = record.stoppingSince.map { now - $0 } ?? .zero
             let killed = record.phase == .killed
             actions.append(.measure(.drained(drained, forced: killed)))
+            // Some programs end by raising the stop signal again once drained (uvicorn does): a normal stop.
+            let stopSignal = policies[record.generation]?.stopSignal
+            let ending =
+                status == .signaled(stopSignal ?? .kill, coreDumped: false)
+                ? "ended by \(stopSignal!), its stop signal" : status.description
             let line =
                 killed
                 ? "\(record.label) \(status) after draining for \(drained.secondsText)"
-                : "\(record.label) drained in \(drained.secondsText) (\(status))"
+                : "\(record.label) drained in \(drained.secondsText) (\(ending))"
             log(killed ? .warning : .info, line, to: drainAudience(of: record.id))
             drainEnded(
                 record.id,

@@ -196,13 +196,24 @@ extension Supervisor {
     func probeListening() {
         probeScheduled = false
         var stillStarting = false
-        for record in machine.records where record.phase == .starting {
-            guard let running = instances[record.id], running.configuration.readiness == .listen else { continue }
+        let starting = machine.records.compactMap { record -> (InstanceRecord, RunningInstance)? in
+            guard record.phase == .starting, let running = instances[record.id],
+                running.configuration.readiness == .listen
+            else { return nil }
+            return (record, running)
+        }
+        guard !starting.isEmpty else { return }
+        // One look at the processes and the sockets for every instance that starts.
+        let table = ProcessTable.current()
+        let ports = Set(starting.filter { $0.1.listenerInodes.isEmpty }.flatMap { $0.1.configuration.listen.map(\.port) })
+        let sockets = ports.isEmpty ? [] : ListenProbe.listeningSockets(onPorts: ports)
+        for (record, running) in starting {
             // An inherited socket listens from the start: there, the program must wait for connections on it.
             let listening =
                 running.listenerInodes.isEmpty
-                ? ListenProbe(ports: running.configuration.listen.map(\.port)).isListening(pid: running.pid)
-                : InheritedSocketProbe(inodes: running.listenerInodes).isAccepting(pid: running.pid)
+                ? ListenProbe(ports: running.configuration.listen.map(\.port)).isListening(
+                    pid: running.pid, table: table, sockets: sockets)
+                : InheritedSocketProbe(inodes: running.listenerInodes).isAccepting(pid: running.pid, table: table)
             if listening {
                 markReady(record.id)
             } else {
