@@ -125,6 +125,11 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        .testTarget(
+            name: "SupervisorVerifyTests",
+            dependencies: ["SupervisorVerify", "SupervisorCore"],
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "TestSupport",
             path: "Tests/TestSupport",

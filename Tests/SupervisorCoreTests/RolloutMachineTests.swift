@@ -339,7 +339,7 @@ struct SteadyStateTests {
         driver.advance(.seconds(3))
         driver.send(.timerFired(.drainTimeout(stuck.id)))
         #expect(driver.last.killedPIDs == [stuck.pid!])
-        #expect(driver.last.messages.contains { $0.contains("did not exit within 3 s of SIGTERM") })
+        #expect(driver.last.messages.contains { $0.contains("did not exit within 3 s of SIGTERM: SIGKILL") })
         driver.exitStopping(status: .signaled(.kill, coreDumped: false))
         #expect(driver.last.exits.first?.0 == 0)
     }

@@ -442,7 +442,8 @@ public struct RolloutMachine: Sendable {
         if waiting.isEmpty || draining.isEmpty {
             finishReload(finished.waiters, result)
         } else {
-            finishReload(finished.waiters.filter { !drainWatchers.contains($0) }, result)
+            let answeredNow = finished.waiters.filter { !drainWatchers.contains($0) }
+            if !answeredNow.isEmpty { finishReload(answeredNow, result) }
             drainWaits.append(DrainWait(waiters: waiting, pending: draining, result: result))
             log(
                 .info, "\(message); waiting for \(instancesText(draining.count)) of earlier generations to drain",

@@ -23,7 +23,7 @@ public final class SupervisorObserver: Sendable {
     private let ping: @Sendable (PingReply) -> Void
     private let connectionGauges: ConnectionGauges
 
-    init(connectionGauges: ConnectionGauges, ping: @escaping @Sendable (PingReply) -> Void) {
+    init(connectionGauges: ConnectionGauges = ConnectionGauges(), ping: @escaping @Sendable (PingReply) -> Void) {
         self.connectionGauges = connectionGauges
         self.ping = ping
     }
