@@ -30,11 +30,12 @@ extension SupervisorTests {
         instances: Int = 2,
         port: Int,
         network: PrivateNetwork? = nil,
-        extra: [String] = []
+        extra: [String] = [],
+        command: [String]? = nil
     ) throws -> SupervisorHarness {
         let supervisor = try SupervisorHarness(
             ["--instances", String(instances), "--listen", "127.0.0.1:\(port)", "--listen-mode", mode] + extra
-                + ["--", SupervisorHarness.releaseDemoServerPath, "--port", String(port)],
+                + ["--"] + (command ?? [SupervisorHarness.releaseDemoServerPath, "--port", String(port)]),
             network: network)
         try supervisor.waitUntilReady()
         return supervisor

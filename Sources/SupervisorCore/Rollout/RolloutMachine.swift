@@ -498,7 +498,8 @@ public struct RolloutMachine: Sendable {
     /// changed, else at `debug`, so the log is not flooded while the callers following the drain see every line).
     private mutating func counted(_ counts: [InstanceID: Int], progress: Bool) {
         for index in records.indices {
-            guard let count = counts[records[index].id] else { continue }
+            // A killed instance keeps the count it was killed with: that is what SIGKILL cut.
+            guard let count = counts[records[index].id], records[index].phase != .killed else { continue }
             records[index].openConnections = count
             guard progress, records[index].phase == .stopping else { continue }
             let record = records[index]
