@@ -149,7 +149,9 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SupervisorCore", "SupervisorHTTP", "TestSupport", "supervisor", "demo-server"],
+            dependencies: [
+                "SupervisorCore", "SupervisorHTTP", "SupervisorVerify", "TestSupport", "supervisor", "demo-server",
+            ],
             swiftSettings: strictSettings
         ),
     ]

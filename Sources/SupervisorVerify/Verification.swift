@@ -89,6 +89,10 @@ public enum Verification {
                 report.problems.append(problem)
                 break
             }
+            if Task.isCancelled {
+                report.problems.append("the supervisor stopped during the verification")
+                break
+            }
         }
         judge(&report, plan: plan)
         return report
@@ -111,6 +115,10 @@ public enum Verification {
         var reloads: [VerificationReport.Reload] = []
         var problem: String?
         for number in 1...max(plan.reloads, 1) where plan.reloads > 0 {
+            if Task.isCancelled {
+                problem = "the supervisor stopped during the verification (\(settings.style.rawValue), reload \(number))"
+                break
+            }
             let reload = await self.reload(number, control: control)
             reloads.append(reload)
             progress("  " + describe(reload))
@@ -166,7 +174,7 @@ public enum Verification {
     private static func waitUntilServing(_ control: ControlClient, timeout: Duration) async throws -> StatusReport {
         let deadline = ContinuousClock.now + timeout
         var lastError: (any Error)?
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline && !Task.isCancelled {
             do {
                 let replies = try await send(ControlRequest(command: .status), to: control)
                 if let status = replies.compactMap(\.status).last, let last = status.lastResult {
@@ -180,6 +188,7 @@ public enum Verification {
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
+        if Task.isCancelled { throw VerificationError("the supervisor stopped before its first generation served") }
         throw VerificationError(
             "the first generation was not serving within \(timeout.secondsText)"
                 + (lastError.map { " (\($0))" } ?? ""))

@@ -128,9 +128,13 @@ struct VerifyCommand: AsyncParsableCommand {
             return report
         }
         let code = try await launch.run()
+        // The supervisor stopped: when the verification did not stop it (its first generation failed, or a signal
+        // stopped it), the verification ends now.
+        verifying.cancel()
         var report = await verifying.value
-        if code != 0 && report.server == nil {
-            report.problems.append("the private supervisor exited with status \(code)")
+        if report.server == nil, let result = launch.supervisor.exitResult, !result.ok || code != 0 {
+            let output = result.output.map { "; last output: " + $0.suffix(3).joined(separator: " | ") } ?? ""
+            report.problems = ["the server did not start: \(result.message)\(output)"]
         }
         report.log = log
         return report

@@ -139,6 +139,7 @@ extension Supervisor {
         for reply in reloadReplies.values { reply.finish() }
         reloadReplies = [:]
         logger.notice("\(code == 0 ? "stopped" : "exiting with status \(code)")")
+        exitResult = result
         exitCode = code
     }
 }

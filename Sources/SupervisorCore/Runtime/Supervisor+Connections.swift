@@ -1,4 +1,5 @@
 import Dispatch
+internal import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -20,9 +21,19 @@ extension Supervisor {
     /// Counts now, on the loop: for `status`, and for the message at a drain timeout. A few milliseconds with
     /// thousands of connections (bench/README.md).
     func countConnections(only ids: Set<InstanceID>? = nil) -> [InstanceID: Int] {
-        let counts = ConnectionCensus.count(censusSubjects(only: ids))
+        let subjects = censusSubjects(only: ids)
+        let start = ContinuousClock.now
+        let counts = ConnectionCensus.count(subjects)
+        logCensus(counts, of: subjects.count, took: .now - start)
         if ids == nil { recordConnectionGauges(counts) }
         return counts
+    }
+
+    /// `connection census: 1000 connections of 2 instances in 1.9 ms`, at debug level (bench/census reads it).
+    func logCensus(_ counts: [InstanceID: Int], of instances: Int, took: Duration) {
+        let total = counts.values.reduce(0, +)
+        let milliseconds = (took.seconds * 10_000).rounded() / 10
+        logger.debug("connection census: \(total) connections of \(instances) instances in \(milliseconds) ms")
     }
 
     /// While an instance drains, counts every instance's connections once a second, off the loop; the machine
@@ -38,13 +49,16 @@ extension Supervisor {
         let subjects = censusSubjects()
         let sink = eventSink
         ioQueue.async {
-            sink.yield(.connectionsCounted(ConnectionCensus.count(subjects)))
+            let start = ContinuousClock.now
+            let counts = ConnectionCensus.count(subjects)
+            sink.yield(.connectionsCounted(counts, of: subjects.count, took: .now - start))
         }
     }
 
     /// The drain census's answer.
-    func connectionsCounted(_ counts: [InstanceID: Int]) {
+    func connectionsCounted(_ counts: [InstanceID: Int], of instances: Int, took: Duration) {
         drainCensusPending = false
+        logCensus(counts, of: instances, took: took)
         recordConnectionGauges(counts)
         handle(.connectionsCounted(counts, progress: true))
     }

@@ -34,7 +34,7 @@ public final class Supervisor {
         /// Time to count the connections of draining instances (see ``scheduleDrainCensus()``).
         case drainCensusDue
         /// The census counted these connections per instance.
-        case connectionsCounted([InstanceID: Int])
+        case connectionsCounted([InstanceID: Int], of: Int, took: Duration)
     }
 
     /// The checks that run for an instance besides sd_notify.
@@ -109,6 +109,9 @@ public final class Supervisor {
     /// What other threads may read about this supervisor.
     public private(set) var observer: SupervisorObserver!
     var exitCode: Int32?
+    /// Once ``run()`` returned: why the supervisor stopped, with the last lines of the instance whose failure made it
+    /// stop (the first generation never became ready), as `supervisor stop` reports it.
+    public internal(set) var exitResult: ControlResult?
     let events: AsyncStream<Event>
     let eventSink: AsyncStream<Event>.Continuation
 
@@ -253,7 +256,8 @@ public final class Supervisor {
         case .watchdogTick(let interval): watchdogTick(every: interval)
         case .timersDue: timersDue()
         case .drainCensusDue: drainCensusDue()
-        case .connectionsCounted(let counts): connectionsCounted(counts)
+        case .connectionsCounted(let counts, let instances, let took):
+            connectionsCounted(counts, of: instances, took: took)
         }
     }
 
