@@ -2,8 +2,9 @@
 /// (gunicorn and Puma workers are the instance's children, nginx's too): the socket inodes in `/proc/PID/fd` of every
 /// process of its tree, matched with the connections the kernel lists for those ports (``TCPSocketTable``).
 ///
-/// It reads `/proc` and asks the kernel once per address family, so it runs only when someone looks: once a second
-/// while an instance drains, and for `status`, `/status` and `/metrics`.
+/// It asks the kernel once per address family (the kernel walks its whole connection table for that, about a
+/// millisecond here) and reads `/proc` for the instances' trees only, so it runs only when someone looks: once a
+/// second while an instance drains, and for `status`, `/status` and `/metrics` (bench/census measures it).
 public enum ConnectionCensus {
     /// An instance to count for.
     public struct Subject: Equatable, Sendable {
@@ -13,23 +14,38 @@ public enum ConnectionCensus {
         public let pid: Int32
         /// Its listen ports: connections on other ports (outgoing ones, admin ports) are not counted.
         public let ports: Set<UInt16>
+        /// Whether it listens on IPv6 addresses (whose connections include IPv4 ones on a dual-stack wildcard), and
+        /// on IPv4 ones.
+        public let ipv6: Bool
+        public let ipv4: Bool
 
-        public init(key: InstanceID, pid: Int32, ports: Set<UInt16>) {
+        public init(key: InstanceID, pid: Int32, ports: Set<UInt16>, ipv4: Bool = true, ipv6: Bool = true) {
             self.key = key
             self.pid = pid
             self.ports = ports
+            self.ipv4 = ipv4
+            self.ipv6 = ipv6
+        }
+
+        /// An instance listening on `addresses`.
+        public init(key: InstanceID, pid: Int32, listen addresses: [ListenAddress]) {
+            self.init(
+                key: key, pid: pid, ports: Set(addresses.map(\.port)), ipv4: addresses.contains { !$0.isIPv6 },
+                ipv6: addresses.contains(where: \.isIPv6))
         }
     }
 
     /// Open connections per subject's key; a subject whose count cannot be known (the kernel refused the request) is
     /// missing. A subject with no connection counts 0.
-    public static func count(_ subjects: [Subject], table: ProcessTable = .current()) -> [InstanceID: Int] {
+    public static func count(_ subjects: [Subject]) -> [InstanceID: Int] {
         let ports = subjects.reduce(into: Set<UInt16>()) { $0.formUnion($1.ports) }
-        guard !subjects.isEmpty, !ports.isEmpty, let sockets = try? TCPSocketTable.sockets(onPorts: ports) else {
-            return [:]
-        }
+        guard !subjects.isEmpty, !ports.isEmpty,
+            let sockets = try? TCPSocketTable.sockets(
+                onPorts: ports, ipv4: subjects.contains(where: \.ipv4), ipv6: subjects.contains(where: \.ipv6))
+        else { return [:] }
+        guard !sockets.isEmpty else { return Dictionary(uniqueKeysWithValues: subjects.map { ($0.key, 0) }) }
         return tally(subjects, sockets: sockets) { pid in
-            table.tree(of: pid).reduce(into: Set<UInt64>()) {
+            ProcessTable.tree(of: pid).reduce(into: Set<UInt64>()) {
                 $0.formUnion(ListeningSocket.socketInodes(ofProcess: $1))
             }
         }

@@ -30,15 +30,21 @@ public enum TCPSocketTable {
     /// appears under IPv6).
     ///
     /// - Throws: ``SystemCallError`` naming `sock_diag` when the kernel refuses the request.
-    static func sockets(onPorts ports: Set<UInt16>, states: UInt32 = openConnectionStates) throws(SystemCallError)
-        -> [Socket]
-    {
+    /// With `ipv6: false` or `ipv4: false` one family is not asked for: each request walks the kernel's whole
+    /// connection table, so a census of IPv4 listeners asks only for IPv4.
+    static func sockets(
+        onPorts ports: Set<UInt16>,
+        states: UInt32 = openConnectionStates,
+        ipv4: Bool = true,
+        ipv6: Bool = true
+    ) throws(SystemCallError) -> [Socket] {
         let sorted = ports.sorted()
         guard !sorted.isEmpty else { return [] }
         var found: [Socket] = []
+        let families = (ipv4 ? [AF_INET] : []) + (ipv6 ? [AF_INET6] : [])
         for start in stride(from: 0, to: sorted.count, by: maximumPorts) {
             let chunk = Array(sorted[start..<min(start + maximumPorts, sorted.count)])
-            for family in [AF_INET, AF_INET6] {
+            for family in families {
                 found += try dump(family: family, states: states, ports: chunk)
             }
         }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A TCP socket in LISTEN state, from `/proc/net/tcp` or `/proc/net/tcp6`.
 public struct ListeningSocket: Equatable, Sendable {
     public let port: UInt16
@@ -31,21 +35,49 @@ public struct ListeningSocket: Equatable, Sendable {
         }
     }
 
-    /// The socket inodes a process holds open, from the `socket:[INODE]` links in `/proc/PID/fd`.
+    /// The socket inodes a process holds open, from the `socket:[INODE]` links in `/proc/PID/fd`. Read with one
+    /// buffer for every link, since a server may hold many thousands.
     public static func socketInodes(ofProcess pid: Int32) -> Set<UInt64> {
         var inodes = Set<UInt64>()
-        for entry in FileText.directoryEntries("/proc/\(pid)/fd") {
-            guard let target = FileText.readLink("/proc/\(pid)/fd/\(entry)"),
-                let inode = socketInode(linkTarget: target)
-            else { continue }
-            inodes.insert(inode)
+        let path = "/proc/\(pid)/fd"
+        guard let directory = opendir(path) else { return inodes }
+        defer { closedir(directory) }
+        let descriptor = dirfd(directory)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
+            while let entry = readdir(directory) {
+                let length = withUnsafePointer(to: entry.pointee.d_name) { name in
+                    name.withMemoryRebound(to: CChar.self, capacity: 256) { readlinkat(descriptor, $0, buffer.baseAddress!, 64) }
+                }
+                // `socket:[` and at most 20 digits and `]`; anything longer is not a socket.
+                guard length > 9, length < 64 else { continue }
+                if let inode = socketInode(linkBytes: UnsafeBufferPointer(rebasing: buffer[0..<length])) {
+                    inodes.insert(inode)
+                }
+            }
         }
         return inodes
     }
 
+    /// The inode in the bytes of a socket link, `socket:[INODE]`.
+    static func socketInode(linkBytes bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+        let prefix: [UInt8] = Array("socket:[".utf8)
+        guard bytes.count > prefix.count + 1, bytes.starts(with: prefix), bytes.last == UInt8(ascii: "]") else {
+            return nil
+        }
+        var value: UInt64 = 0
+        for byte in bytes[prefix.count..<(bytes.count - 1)] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (scaled, overflowA) = value.multipliedReportingOverflow(by: 10)
+            let (sum, overflowB) = scaled.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflowA, !overflowB else { return nil }
+            value = sum
+        }
+        return value
+    }
+
     /// The inode in a `/proc/PID/fd` link to a socket, `socket:[INODE]`; `nil` for anything else.
     static func socketInode(linkTarget target: String) -> UInt64? {
-        guard target.hasPrefix("socket:["), target.hasSuffix("]") else { return nil }
-        return UInt64(target.dropFirst(8).dropLast())
+        var bytes = Array(target.utf8)
+        return bytes.withUnsafeMutableBufferPointer { socketInode(linkBytes: UnsafeBufferPointer($0)) }
     }
 }

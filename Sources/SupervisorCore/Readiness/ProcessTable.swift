@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A snapshot of the processes in `/proc`, for questions about process trees.
 public struct ProcessTable: Sendable {
     public let processes: [Int32: ProcessStat]
@@ -35,5 +39,31 @@ public struct ProcessTable: Sendable {
             steps += 1
         }
         return current == ancestor
+    }
+
+    /// `root` and every process below it, from the `/proc/PID/task/TID/children` files of the tree alone, so the cost
+    /// follows the tree, not the host's process count; `nil` where the kernel has no such files
+    /// (CONFIG_PROC_CHILDREN), and then ``current()`` and ``tree(of:)`` answer. Processes that start or end meanwhile
+    /// may be missed, as with any look at `/proc`.
+    public static func descendants(of root: Int32) -> Set<Int32>? {
+        guard access("/proc/\(root)/task/\(root)/children", R_OK) == 0 else {
+            return kill(root, 0) == 0 || errno == EPERM ? nil : [root]
+        }
+        var found: Set<Int32> = [root]
+        var queue = [root]
+        while let next = queue.popLast() {
+            for thread in FileText.directoryEntries("/proc/\(next)/task") {
+                guard let text = FileText.read("/proc/\(next)/task/\(thread)/children") else { continue }
+                for field in text.split(separator: " ") {
+                    if let child = Int32(field.trimmingSpaces), found.insert(child).inserted { queue.append(child) }
+                }
+            }
+        }
+        return found
+    }
+
+    /// `root` and every process below it, the cheapest way this kernel allows.
+    public static func tree(of root: Int32) -> Set<Int32> {
+        descendants(of: root) ?? current().tree(of: root)
     }
 }

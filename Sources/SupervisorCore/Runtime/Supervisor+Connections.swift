@@ -13,20 +13,30 @@ extension Supervisor {
     func censusSubjects(only ids: Set<InstanceID>? = nil) -> [ConnectionCensus.Subject] {
         machine.records.compactMap { record in
             guard ids?.contains(record.id) ?? true, let running = instances[record.id] else { return nil }
-            return ConnectionCensus.Subject(
-                key: record.id, pid: running.pid, ports: Set(running.configuration.listen.map(\.port)))
+            return ConnectionCensus.Subject(key: record.id, pid: running.pid, listen: running.configuration.listen)
         }
     }
 
-    /// Counts now, on the loop: for `status`, and for the message at a drain timeout. A few milliseconds with
-    /// thousands of connections (bench/README.md).
-    func countConnections(only ids: Set<InstanceID>? = nil) -> [InstanceID: Int] {
+    /// Counts the connections of one instance now, on the loop, for the message at its drain timeout (a few
+    /// milliseconds with a thousand connections: bench/README.md).
+    func countConnections(only ids: Set<InstanceID>) -> [InstanceID: Int] {
         let subjects = censusSubjects(only: ids)
         let start = ContinuousClock.now
         let counts = ConnectionCensus.count(subjects)
         logCensus(counts, of: subjects.count, took: .now - start)
-        if ids == nil { recordConnectionGauges(counts) }
         return counts
+    }
+
+    /// Counts every instance's connections on the I/O queue, then answers `status` from the loop: a host with many
+    /// thousands of connections does not hold the loop up.
+    func countConnectionsForStatus(_ reply: AsyncStream<ControlReply>.Continuation) {
+        let subjects = censusSubjects()
+        let sink = eventSink
+        ioQueue.async {
+            let start = ContinuousClock.now
+            let counts = ConnectionCensus.count(subjects)
+            sink.yield(.statusCounted(counts, of: subjects.count, took: .now - start, reply))
+        }
     }
 
     /// `connection census: 1000 connections of 2 instances in 1.9 ms`, at debug level (bench/census reads it).
@@ -69,7 +79,7 @@ extension Supervisor {
         handle(.connectionsCounted(countConnections(only: [id]), progress: false))
     }
 
-    private func recordConnectionGauges(_ counts: [InstanceID: Int]) {
+    func recordConnectionGauges(_ counts: [InstanceID: Int]) {
         var serving = 0
         var draining = 0
         for record in machine.records {

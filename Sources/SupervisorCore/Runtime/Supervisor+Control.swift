@@ -8,8 +8,7 @@ extension Supervisor {
     func received(_ request: ControlRequest, reply: AsyncStream<ControlReply>.Continuation) {
         switch request.command {
         case .status:
-            reply.yield(.status(statusReport(countingConnections: true)))
-            reply.finish()
+            countConnectionsForStatus(reply)
         case .reload:
             // During the shutdown delay the machine still runs; a rollout now would start instances only to stop them.
             if shuttingDown {
@@ -34,12 +33,11 @@ extension Supervisor {
 
     /// A snapshot of everything `supervisor status` shows.
     ///
-    /// With `countingConnections`, each instance's live connections are counted now (``ConnectionCensus``): for
-    /// `supervisor status`, whose caller asked; the report the health endpoint publishes after every event leaves
-    /// that to the endpoint, which counts when `/status` or `/metrics` is asked for.
-    func statusReport(countingConnections: Bool = false) -> StatusReport {
+    /// `connections` are the instances' live connections, counted for `supervisor status`, whose caller asked; the
+    /// report the health endpoint publishes after every event leaves them to the endpoint, which counts when
+    /// `/status` or `/metrics` is asked for.
+    func statusReport(connections: [InstanceID: Int] = [:]) -> StatusReport {
         let now = ContinuousClock.now
-        let connections = countingConnections ? countConnections() : [:]
         let wallNow = Self.wallClockSeconds()
         func wall(_ instant: ContinuousClock.Instant) -> Double {
             let ago = now - instant

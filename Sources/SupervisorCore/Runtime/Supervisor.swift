@@ -35,6 +35,8 @@ public final class Supervisor {
         case drainCensusDue
         /// The census counted these connections per instance.
         case connectionsCounted([InstanceID: Int], of: Int, took: Duration)
+        /// The connections counted for a `status` request, ready to be answered.
+        case statusCounted([InstanceID: Int], of: Int, took: Duration, AsyncStream<ControlReply>.Continuation)
     }
 
     /// The checks that run for an instance besides sd_notify.
@@ -258,6 +260,11 @@ public final class Supervisor {
         case .drainCensusDue: drainCensusDue()
         case .connectionsCounted(let counts, let instances, let took):
             connectionsCounted(counts, of: instances, took: took)
+        case .statusCounted(let counts, let instances, let took, let reply):
+            logCensus(counts, of: instances, took: took)
+            recordConnectionGauges(counts)
+            reply.yield(.status(statusReport(connections: counts)))
+            reply.finish()
         }
     }
 
