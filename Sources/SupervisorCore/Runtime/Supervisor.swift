@@ -98,6 +98,8 @@ public final class Supervisor {
     var probeScheduled = false
     /// A drain census is scheduled or running.
     var drainCensusPending = false
+    /// How long the last drain census took: the next waits at least ten times that (see ``scheduleDrainCensus()``).
+    var lastDrainCensus: Duration = .zero
     var probes: [InstanceID: ProbeState] = [:]
     /// Readiness probe processes (`exec:`) that run now, by pid.
     var probeProcesses: [Int32: InstanceID] = [:]

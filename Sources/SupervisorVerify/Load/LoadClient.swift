@@ -25,8 +25,6 @@ struct LoadSettings: Sendable {
     /// How long a client waits after a failed connect before the next attempt, so a refusing port is not hammered in
     /// a busy loop.
     let reconnectDelay: TimeAmount = .milliseconds(10)
-    /// How long a client waits for the server to close after `Connection: close` before it closes itself.
-    let closeWait: TimeAmount = .seconds(1)
 
     var head: HTTPRequestHead {
         var headers = HTTPHeaders()
@@ -61,11 +59,16 @@ final class LoadClient {
     private var sweep: RepeatedTask?
     private var channel: (any Channel)?
 
+    /// Made once: every connection of this client uses it, from this loop, one at a time (``connect()`` sets the
+    /// initializer for the connection it starts).
+    private let bootstrap: ClientBootstrap
+
     init(loop: any EventLoop, settings: LoadSettings, phases: PhaseSwitch) {
         self.loop = loop
         self.settings = settings
         self.head = settings.head
         self.phases = phases
+        self.bootstrap = ClientBootstrap(group: loop).connectTimeout(settings.timeout)
     }
 
     var counts: [LoadPhase: LoadCounts] { [.steady: countsByPhase[0], .reloading: countsByPhase[1]] }
@@ -121,9 +124,8 @@ final class LoadClient {
     private func connect() {
         let bound = NIOLoopBound(self, eventLoop: loop)
         let settings = settings
-        ClientBootstrap(group: loop)
-            .connectTimeout(settings.timeout)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        // ClientBootstrap sets TCP_NODELAY itself.
+        bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let exchange = ExchangeHandler(client: bound.value)
@@ -232,9 +234,9 @@ final class ExchangeHandler: ChannelInboundHandler {
             }
             status = nil
             if closeAfterResponse {
-                // The server said it closes; let it, so TIME_WAIT stays on its side, but not for ever.
-                let channel = context.channel
-                context.eventLoop.scheduleTask(in: client.settings.closeWait) { channel.close(promise: nil) }
+                // The server closes after this answer; close at once, as wrk does (on loopback the kernel reuses the
+                // TIME-WAIT ports this leaves, net.ipv4.tcp_tw_reuse).
+                context.close(promise: nil)
             } else {
                 send(context)
             }
