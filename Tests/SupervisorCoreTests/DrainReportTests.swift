@@ -118,4 +118,24 @@ struct DrainReportTests {
         #expect(waiters == [ReloadRequestID(1)])
         #expect(result.kind == .rolledBack)
     }
+
+    @Test("a reload refused because earlier generations still drain says how many connections keep them")
+    func refusalNamesHeldConnections() {
+        var driver = MachineDriver()
+        driver.startServing(MachineDriver.policy(instances: 1))
+        driver.nextPolicy = GenerationPolicy(
+            instances: 1, maxSurge: 1, readyTimeout: .seconds(60), drainTimeout: .seconds(30),
+            stopSignal: .terminate, maxDraining: 2)
+        for request in 1...2 {
+            driver.send(.reloadRequested(ReloadRequestID(request)))
+            driver.readyAll()
+        }
+        let draining = driver.machine.records.filter { !$0.isLive }
+        #expect(draining.count == 2)
+        driver.send(.connectionsCounted([draining[0].id: 16, draining[1].id: 32], progress: true))
+        driver.send(.reloadRequested(ReloadRequestID(3)))
+        let refused = driver.last.finishedReloads.first?.1.message ?? ""
+        #expect(refused.hasPrefix(
+            "reload refused: 2 earlier generations are still draining (generation 1, generation 2, holding 48 connections)"))
+    }
 }

@@ -27,11 +27,13 @@ public enum ConnectionCensus {
             self.ipv6 = ipv6
         }
 
-        /// An instance listening on `addresses`.
-        public init(key: InstanceID, pid: Int32, listen addresses: [ListenAddress]) {
+        /// An instance listening on `addresses`. One that binds its own sockets (`app` mode) may bind an IPv6
+        /// wildcard for an IPv4 address, whose IPv4 connections the kernel lists as IPv6: both families are asked.
+        public init(key: InstanceID, pid: Int32, listen addresses: [ListenAddress], bindsItself: Bool) {
             self.init(
-                key: key, pid: pid, ports: Set(addresses.map(\.port)), ipv4: addresses.contains { !$0.isIPv6 },
-                ipv6: addresses.contains(where: \.isIPv6))
+                key: key, pid: pid, ports: Set(addresses.map(\.port)),
+                ipv4: bindsItself || addresses.contains { !$0.isIPv6 },
+                ipv6: bindsItself || addresses.contains(where: \.isIPv6))
         }
     }
 

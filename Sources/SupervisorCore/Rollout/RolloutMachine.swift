@@ -646,8 +646,13 @@ public struct RolloutMachine: Sendable {
             return since + policy.drainTimeout
         }
         let wait = deadlines.max().map { " (the last drain deadline is in \(max(.zero, $0 - now).secondsText))" } ?? ""
+        // What keeps them: the connections their instances held at the last count (made once a second while they
+        // drain), so a drain that never ends says why.
+        let held = records.filter { draining.contains($0.generation) }.compactMap(\.openConnections)
+        let holding = held.isEmpty ? "" : ", holding \(connectionsText(held.reduce(0, +)))"
         return "reload refused: \(draining.count) earlier generations are still draining ("
-            + draining.map(String.init).joined(separator: ", ") + ")\(wait); wait for them, or raise --max-draining"
+            + draining.map(String.init).joined(separator: ", ") + "\(holding))\(wait); wait for them, or raise "
+            + "--max-draining"
     }
 
     private func servingStatus() -> String { statusLine ?? "no generation" }

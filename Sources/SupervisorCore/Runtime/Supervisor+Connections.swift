@@ -13,7 +13,9 @@ extension Supervisor {
     func censusSubjects(only ids: Set<InstanceID>? = nil) -> [ConnectionCensus.Subject] {
         machine.records.compactMap { record in
             guard ids?.contains(record.id) ?? true, let running = instances[record.id] else { return nil }
-            return ConnectionCensus.Subject(key: record.id, pid: running.pid, listen: running.configuration.listen)
+            return ConnectionCensus.Subject(
+                key: record.id, pid: running.pid, listen: running.configuration.listen,
+                bindsItself: running.listenerInodes.isEmpty)
         }
     }
 

@@ -122,6 +122,7 @@ final class LoadClient {
     }
 
     private func connect() {
+        guard !stopped else { return }
         let bound = NIOLoopBound(self, eventLoop: loop)
         let settings = settings
         // ClientBootstrap sets TCP_NODELAY itself.
