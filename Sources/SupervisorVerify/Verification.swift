@@ -116,7 +116,8 @@ public enum Verification {
         var problem: String?
         for number in 1...max(plan.reloads, 1) where plan.reloads > 0 {
             if Task.isCancelled {
-                problem = "the supervisor stopped during the verification (\(settings.style.rawValue), reload \(number))"
+                problem =
+                    "the supervisor stopped during the verification (\(settings.style.rawValue), reload \(number))"
                 break
             }
             let reload = await self.reload(number, control: control)
@@ -168,7 +169,9 @@ public enum Verification {
                 ? "SIGKILL after \(seconds(drain.seconds)) (\(drain.openConnections.map(String.init) ?? "?") open)"
                 : seconds(drain.seconds)
         }
-        return "reload \(number): ready \(ready.isEmpty ? "-" : ready); drained \(drains.isEmpty ? "-" : drains.joined(separator: ", "))"
+        return
+            "reload \(number): ready \(ready.isEmpty ? "-" : ready); drained "
+            + (drains.isEmpty ? "-" : drains.joined(separator: ", "))
     }
 
     private static func waitUntilServing(_ control: ControlClient, timeout: Duration) async throws -> StatusReport {

@@ -5,7 +5,8 @@ import SupervisorCore
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show every instance: slot, pid, generation, state, ready since, restarts, open connections, last STATUS=.")
+        abstract:
+            "Show every instance: slot, pid, generation, state, ready since, restarts, open connections, last STATUS=.")
 
     @OptionGroup var target: ClientOptions
 

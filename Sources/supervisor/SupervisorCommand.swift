@@ -15,7 +15,8 @@ struct SupervisorCommand: AsyncParsableCommand {
             """,
         version: SupervisorVersion.current,
         subcommands: [
-            RunCommand.self, ReloadCommand.self, StatusCommand.self, StopCommand.self, CheckCommand.self, VerifyCommand.self,
+            RunCommand.self, ReloadCommand.self, StatusCommand.self, StopCommand.self, CheckCommand.self,
+            VerifyCommand.self,
             LifelineCommand.self,
         ]
     )

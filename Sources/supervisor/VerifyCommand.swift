@@ -63,7 +63,9 @@ struct VerifyCommand: AsyncParsableCommand {
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
         for style in styleList where !VerificationPlan.knownStyles.contains(style) {
             throw ValidationError(
-                "--styles: '\(style)' is not a connection style; use \(VerificationPlan.knownStyles.joined(separator: ", "))")
+                "--styles: '\(style)' is not a connection style; use "
+                    + VerificationPlan.knownStyles.joined(separator: ", ")
+            )
         }
         guard path.hasPrefix("/") else { throw ValidationError("--path must start with /") }
     }
@@ -198,7 +200,9 @@ struct VerifyCommand: AsyncParsableCommand {
     /// A port nothing listens on now, on 127.0.0.1.
     private static func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ValidationFailure("cannot find a free port: socket: \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            throw ValidationFailure("cannot find a free port: socket: \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)

@@ -66,7 +66,8 @@ struct RecipeTests {
         _ arguments: [String],
         network: PrivateNetwork
     ) throws -> (Int32, VerificationReport, String) {
-        let script = "cd \(root) && exec \(SupervisorHarness.supervisorPath) verify --json --warmup 1s "
+        let script =
+            "cd \(root) && exec \(SupervisorHarness.supervisorPath) verify --json --warmup 1s "
             + arguments.map { "'\($0)'" }.joined(separator: " ")
         let process = try network.start("/bin/sh", ["-c", script])
         guard let termination = process.waitForExit(timeout: .seconds(280)) else {

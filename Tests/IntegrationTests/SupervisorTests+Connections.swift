@@ -73,7 +73,8 @@ extension SupervisorTests {
         #expect(reload.exitCode == 0)
         let line = "(pid \(old), generation 1) has 2 connections still open after 1 s of SIGTERM: SIGKILL"
         #expect(reload.stdout.contains(line), "\(reload.stdout)")
-        #expect(reload.stdout.contains("1 of 1 earlier instance got SIGKILL at the drain timeout, holding 2 connections"))
+        #expect(
+            reload.stdout.contains("1 of 1 earlier instance got SIGKILL at the drain timeout, holding 2 connections"))
         #expect(supervisor.log.contains(line))
     }
 }

@@ -104,9 +104,13 @@ struct VerifyTests {
     @Test("a server that never starts: exit 1 with the reason, no load")
     func failingStartIsReported() throws {
         let (code, report, _) = try Self.verify(
-            ["--instances", "1", "--listen-mode", "reuseport", "--", SupervisorHarness.releaseDemoServerPath, "--fail-start"])
+            [
+                "--instances", "1", "--listen-mode", "reuseport", "--", SupervisorHarness.releaseDemoServerPath,
+                "--fail-start",
+            ])
         #expect(code == 1)
         #expect(report.styles.isEmpty)
-        #expect(report.problems.first?.contains("exited with status 2 before it was ready") == true, "\(report.problems)")
+        #expect(
+            report.problems.first?.contains("exited with status 2 before it was ready") == true, "\(report.problems)")
     }
 }

@@ -21,9 +21,15 @@ struct ConnectionProbeTests {
     @Test("a thread blocked in accept or accept4 names its descriptor; any other call or state names none")
     func acceptingThreads() {
         #if arch(x86_64)
-        #expect(InheritedSocketProbe.acceptingDescriptor(syscallLine: "43 0x3 0x7ffd1 0x7ffd2 0x0 0x0 0x0 0x7ffd0 0x7f1\n") == 3)
-        #expect(InheritedSocketProbe.acceptingDescriptor(syscallLine: "288 0xa 0x0 0x0 0x80800 0x0 0x0 0x7ffd0 0x7f1") == 10)
-        #expect(InheritedSocketProbe.acceptingDescriptor(syscallLine: "232 0x4 0x7ffd 0x400 0xffffffff 0x0 0x0 0x1 0x2") == nil)
+        #expect(
+            InheritedSocketProbe.acceptingDescriptor(syscallLine: "43 0x3 0x7ffd1 0x7ffd2 0x0 0x0 0x0 0x7ffd0 0x7f1\n")
+                == 3)
+        #expect(
+            InheritedSocketProbe.acceptingDescriptor(syscallLine: "288 0xa 0x0 0x0 0x80800 0x0 0x0 0x7ffd0 0x7f1") == 10
+        )
+        #expect(
+            InheritedSocketProbe.acceptingDescriptor(syscallLine: "232 0x4 0x7ffd 0x400 0xffffffff 0x0 0x0 0x1 0x2")
+                == nil)
         #endif
         #expect(InheritedSocketProbe.acceptingDescriptor(syscallLine: "running") == nil)
         #expect(InheritedSocketProbe.acceptingDescriptor(syscallLine: "-1 0x7ffd0 0x7f1") == nil)

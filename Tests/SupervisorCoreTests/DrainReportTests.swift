@@ -27,8 +27,11 @@ struct DrainReportTests {
         let lines = driver.last.compactMap { action -> (RolloutMachine.LogLevel, String, [ReloadRequestID])? in
             if case .log(let level, let text, let to) = action { (level, text, to) } else { nil }
         }
-        #expect(lines.map(\.1) == ["\(draining[0].label) draining: 16 connections open",
-                                   "\(draining[1].label) draining: 1 connection open"])
+        #expect(
+            lines.map(\.1) == [
+                "\(draining[0].label) draining: 16 connections open",
+                "\(draining[1].label) draining: 1 connection open",
+            ])
         #expect(lines.allSatisfy { $0.0 == .info && $0.2 == [ReloadRequestID(1)] })
         #expect(driver.machine.record(serving[0].id)?.openConnections == 40)
 
@@ -48,11 +51,15 @@ struct DrainReportTests {
         driver.send(.connectionsCounted([draining[0].id: 16, draining[1].id: 0], progress: false))
         driver.advance(.seconds(30))
         driver.send(.timerFired(.drainTimeout(draining[0].id)))
-        #expect(driver.last.messages == ["\(draining[0].label) has 16 connections still open after 30 s of SIGTERM: SIGKILL"])
+        #expect(
+            driver.last.messages == [
+                "\(draining[0].label) has 16 connections still open after 30 s of SIGTERM: SIGKILL"
+            ])
         driver.send(.timerFired(.drainTimeout(draining[1].id)))
-        #expect(driver.last.messages == [
-            "\(draining[1].label) did not exit within 30 s of SIGTERM, with no connection open: SIGKILL"
-        ])
+        #expect(
+            driver.last.messages == [
+                "\(draining[1].label) did not exit within 30 s of SIGTERM, with no connection open: SIGKILL"
+            ])
         #expect(driver.last.killedPIDs == [draining[1].pid!])
     }
 
@@ -69,7 +76,8 @@ struct DrainReportTests {
         let completion = driver.log.finishedReloads.filter { !$0.0.isEmpty }
         #expect(completion.count == 1)
         #expect(completion.first?.0 == [ReloadRequestID(2)], "the caller that did not ask to wait is answered at once")
-        #expect(driver.log.messages.contains { $0.hasSuffix("waiting for 2 instances of earlier generations to drain") })
+        #expect(
+            driver.log.messages.contains { $0.hasSuffix("waiting for 2 instances of earlier generations to drain") })
 
         let old = driver.records(generation: 1)
         driver.advance(.milliseconds(400))
@@ -102,7 +110,9 @@ struct DrainReportTests {
         #expect(driver.last.finishedReloads.isEmpty)
         driver.send(.exited(pid: old[0].mainPID!, .signaled(.kill, coreDumped: false)))
         let (_, result) = try #require(driver.last.finishedReloads.first)
-        #expect(result.message.hasSuffix("1 of 2 earlier instances got SIGKILL at the drain timeout, holding 7 connections"))
+        #expect(
+            result.message.hasSuffix("1 of 2 earlier instances got SIGKILL at the drain timeout, holding 7 connections")
+        )
         #expect(result.figures.drains.filter(\.killed).map(\.openConnections) == [7])
     }
 
@@ -135,7 +145,10 @@ struct DrainReportTests {
         driver.send(.connectionsCounted([draining[0].id: 16, draining[1].id: 32], progress: true))
         driver.send(.reloadRequested(ReloadRequestID(3)))
         let refused = driver.last.finishedReloads.first?.1.message ?? ""
-        #expect(refused.hasPrefix(
-            "reload refused: 2 earlier generations are still draining (generation 1, generation 2, holding 48 connections)"))
+        #expect(
+            refused.hasPrefix(
+                "reload refused: 2 earlier generations are still draining (generation 1, generation 2, holding 48 "
+                    + "connections)"
+            ))
     }
 }

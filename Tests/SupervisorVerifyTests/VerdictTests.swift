@@ -131,7 +131,9 @@ struct VerdictTests {
                 .init(slot: 1, pid: 4, generation: 1, seconds: 30, killed: true, openConnections: 16, exit: "k"),
             ])
         let reload = VerificationReport.Reload(number: 3, ok: true, message: "", seconds: 1, figures: figures)
-        #expect(Verification.describe(reload) == "reload  3: ready 0.021 s, 0.023 s; drained 1.02 s, SIGKILL after 30 s (16 open)")
+        #expect(
+            Verification.describe(reload)
+                == "reload  3: ready 0.021 s, 0.023 s; drained 1.02 s, SIGKILL after 30 s (16 open)")
     }
 
     @Test("long advice wraps at 100 columns and keeps its indent")

@@ -62,9 +62,10 @@ public enum ConnectionCensus {
         var counts: [InstanceID: Int] = [:]
         for subject in subjects {
             let held = inodesOf(subject.pid)
-            counts[subject.key] = sockets.filter {
-                $0.inode != 0 && subject.ports.contains($0.localPort) && held.contains($0.inode)
-            }.count
+            counts[subject.key] =
+                sockets.filter {
+                    $0.inode != 0 && subject.ports.contains($0.localPort) && held.contains($0.inode)
+                }.count
         }
         return counts
     }

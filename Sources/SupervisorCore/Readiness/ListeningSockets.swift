@@ -46,7 +46,9 @@ public struct ListeningSocket: Equatable, Sendable {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { buffer in
             while let entry = readdir(directory) {
                 let length = withUnsafePointer(to: entry.pointee.d_name) { name in
-                    name.withMemoryRebound(to: CChar.self, capacity: 256) { readlinkat(descriptor, $0, buffer.baseAddress!, 64) }
+                    name.withMemoryRebound(to: CChar.self, capacity: 256) {
+                        readlinkat(descriptor, $0, buffer.baseAddress!, 64)
+                    }
                 }
                 // `socket:[` and at most 20 digits and `]`; anything longer is not a socket.
                 guard length > 9, length < 64 else { continue }

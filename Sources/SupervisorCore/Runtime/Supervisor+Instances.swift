@@ -205,7 +205,8 @@ extension Supervisor {
         guard !starting.isEmpty else { return }
         // One look at the processes and the sockets for every instance that starts.
         let table = ProcessTable.current()
-        let ports = Set(starting.filter { $0.1.listenerInodes.isEmpty }.flatMap { $0.1.configuration.listen.map(\.port) })
+        let ports = Set(
+            starting.filter { $0.1.listenerInodes.isEmpty }.flatMap { $0.1.configuration.listen.map(\.port) })
         let sockets = ports.isEmpty ? [] : ListenProbe.listeningSockets(onPorts: ports)
         for (record, running) in starting {
             // An inherited socket listens from the start: there, the program must wait for connections on it.

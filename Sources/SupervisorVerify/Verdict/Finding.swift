@@ -33,7 +33,8 @@ public struct Finding: Codable, Equatable, Sendable {
         for kind in RequestFailure.allCases {
             guard let seen = failures[kind], seen.count > 0 else { continue }
             let (cause, fix) = advice(for: kind, context: context)
-            findings.append(Finding(kind: kind.rawValue, count: seen.count, styles: seen.styles, cause: cause, fix: fix))
+            findings.append(
+                Finding(kind: kind.rawValue, count: seen.count, styles: seen.styles, cause: cause, fix: fix))
         }
         if !context.killedDrains.isEmpty {
             let held = context.killedDrains.compactMap(\.connections).reduce(0, +)
