@@ -487,8 +487,9 @@ public struct RolloutMachine: Sendable {
         let count = drains.count == 1 ? "1 earlier instance" : "\(drains.count) earlier instances"
         let killed = drains.filter(\.killed)
         guard killed.isEmpty else {
-            let held = killed.compactMap(\.openConnections).reduce(0, +)
-            return "\(killed.count) of \(count) got SIGKILL at the drain timeout, holding \(held) connections"
+            let counted = killed.compactMap(\.openConnections)
+            let holding = counted.isEmpty ? "" : ", holding \(connectionsText(counted.reduce(0, +)))"
+            return "\(killed.count) of \(count) got SIGKILL at the drain timeout\(holding)"
         }
         let slowest = Duration.milliseconds(Int64((drains.map(\.seconds).max() ?? 0) * 1000)).secondsText
         return drains.count == 1 ? "\(count) drained in \(slowest)" : "\(count) drained, the slowest in \(slowest)"
@@ -511,7 +512,11 @@ public struct RolloutMachine: Sendable {
         }
     }
 
-    private func connectionsText(_ count: Int) -> String { count == 1 ? "1 connection" : "\(count) connections" }
+    private static func connectionsText(_ count: Int) -> String {
+        count == 1 ? "1 connection" : "\(count) connections"
+    }
+
+    private func connectionsText(_ count: Int) -> String { Self.connectionsText(count) }
 
     private mutating func finishReload(_ waiters: [ReloadRequestID], _ result: ReloadResult) {
         for waiter in waiters { drainWatchers.remove(waiter) }
