@@ -1,5 +1,5 @@
 #!/bin/sh
-# PID 1 of the test's PID+mount+net+uts namespace, before it becomes systemd (DESIGN.md §5). Everything here is
+# PID 1 of the test's PID+mount+net+uts namespace, before it becomes systemd (see the header of systemd/test.sh). Everything here is
 # private to the namespace: /run, /tmp, /var/tmp and the journal are tmpfs, and /usr, /etc and /var are overlays
 # whose upper layers live in that /run tmpfs, so `dpkg -i` and systemd write nothing to the host's disk.
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The real-systemd test (DESIGN.md §5): boots systemd as PID 1 of new PID+mount+net+uts+cgroup namespaces, installs the
+# The real-systemd test (README.md, "Running under systemd"): boots systemd as PID 1 of new PID+mount+net+uts+cgroup namespaces, installs the
 # package there and checks supervisor@.service against it: start waits for readiness, reload under load loses
 # nothing, a broken release is rolled back, the journal has priorities, the watchdog restarts a hung supervisor,
 # socket activation into shared mode as an unprivileged user, and stop leaves nothing behind.

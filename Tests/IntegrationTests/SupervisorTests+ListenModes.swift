@@ -8,7 +8,8 @@ import Testing
 import Glibc
 #endif
 
-/// The three listen modes do what DESIGN.md §3 says, and a reload under load loses nothing in any of them.
+/// The three listen modes do what README.md's "Listen modes" says, and a reload under load loses nothing in any of
+/// them.
 ///
 /// Processes share listening sockets here, so the instances are the release build of the demo server (a debug
 /// build of SwiftNIO asserts when another process took the connection a readable event announced).

@@ -11,7 +11,7 @@ extension DemoServerTests {
     ///
     /// With root it runs in a private network namespace with `tcp_migrate_req=1` (the host's setting is left alone)
     /// and requires zero failures of both keep-alive and new-connection-per-request clients. Without, it runs on the
-    /// host, where a listener's close resets the connections still in its accept queue (DESIGN.md §2), and requires
+    /// host, where a listener's close resets the connections still in its accept queue (docs/architecture.md), and requires
     /// zero failures of the keep-alive clients only.
     @Test("No request is lost while instances on a shared port drain and are replaced under load")
     func noRequestIsLostDuringHandovers() throws {

@@ -3,7 +3,7 @@ import Testing
 
 @testable import SupervisedServer
 
-@Suite("One connection's drain rules (DESIGN.md §2), without sockets")
+@Suite("One connection's drain rules (docs/architecture.md), without sockets")
 struct HTTPConnectionStateMachineTests {
     @Test("Keep-alive requests keep the connection open while not draining")
     func keepAliveWhileServing() {

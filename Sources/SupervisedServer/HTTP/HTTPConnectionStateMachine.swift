@@ -1,5 +1,5 @@
-/// The life of one HTTP/1.1 connection as the drain sees it (DESIGN.md §2): events in, actions out, no I/O, so the
-/// rules are tested without sockets.
+/// The life of one HTTP/1.1 connection as the drain sees it (docs/architecture.md): events in, actions out, no I/O,
+/// so the rules are tested without sockets.
 ///
 /// The rules: a request in flight is answered, with `Connection: close` once draining, and the connection is closed
 /// after that response; an idle connection is not closed when the drain starts, because the client may already have

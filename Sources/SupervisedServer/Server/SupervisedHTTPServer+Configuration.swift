@@ -30,8 +30,8 @@ extension SupervisedHTTPServer {
         /// How long a connection may wait for its next request (keep-alive between requests, or accepted with no
         /// request yet) before it is closed, while not draining; draining uses ``idleGrace`` instead.
         ///
-        /// Closing an idle connection races the client's next request (DESIGN.md §2): a request sent at that moment
-        /// is lost, and only clients that retry on a reused connection recover. So the default is long, 60 s, longer
+        /// Closing an idle connection races the client's next request (docs/architecture.md): a request sent at that
+        /// moment is lost, and only clients that retry on a reused connection recover. So the default is long, 60 s, longer
         /// than the idle timeouts of most client connection pools, which then close first; lower it only to free
         /// resources, and prefer a value above your clients' pool timeouts. `nil` keeps idle connections open until
         /// the client closes them or the drain starts.

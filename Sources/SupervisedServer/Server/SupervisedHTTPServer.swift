@@ -3,7 +3,8 @@ import NIOHTTP1
 public import NIOPosix
 import Synchronization
 
-/// An HTTP/1.1 server that drains without losing requests: the reference implementation of DESIGN.md §2.
+/// An HTTP/1.1 server that drains without losing requests: the reference implementation of the drain in
+/// docs/architecture.md.
 ///
 /// Start it on one or more listening sockets (bound with `SO_REUSEPORT`, or inherited), let a ``HTTPResponder``
 /// answer requests, and call ``drain(progress:)`` when the process is asked to stop (SIGTERM). The drain:
@@ -21,7 +22,8 @@ import Synchronization
 /// ``Configuration/idleTimeout`` is closed.
 ///
 /// Only a connection in a listener's accept queue when the listener closes can still be lost, and only on kernels
-/// with `net.ipv4.tcp_migrate_req=0` (DESIGN.md §2): set it to 1, or inherit a socket that outlives the instance.
+/// with `net.ipv4.tcp_migrate_req=0` (docs/architecture.md): set it to 1, or inherit a socket that outlives the
+/// instance.
 ///
 /// - Note: swift-nio 2.101 creates listening and accepted sockets without close-on-exec. A child process spawned
 ///   without closing inherited descriptors (swift-subprocess and `posix_spawn_file_actions_addclosefrom_np` do close

@@ -1,4 +1,4 @@
-/// Who binds the listening sockets, and so what makes a handover lossless (DESIGN.md §3).
+/// Who binds the listening sockets, and so what makes a handover lossless (README.md, "Listen modes").
 public enum ListenMode: String, Sendable, CaseIterable {
     /// Each instance binds the port itself with `SO_REUSEPORT`; `SUPERVISOR_LISTEN` tells it where. Lossless when
     /// the kernel migrates the connections queued on a closing listener (`net.ipv4.tcp_migrate_req=1`).
