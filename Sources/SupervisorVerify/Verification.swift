@@ -237,7 +237,7 @@ public enum Verification {
             listenMode: report.server?.listenMode ?? "app", lossless: report.server?.lossless ?? true,
             losslessReason: report.server?.losslessReason, stopSignal: plan.stopSignal,
             requestTimeout: plan.requestTimeout.secondsText, statuses: statuses, steadyFailures: steadyFailures,
-            examples: Array(examples.prefix(5)), killedDrains: killed.map { ($0.openConnections, $0.seconds) })
+            examples: Array(examples.prefix(5)), killedDrains: killed)
         report.findings = Finding.findings(failures: failures, context: context)
         for style in report.styles where style.requests == 0 {
             report.problems.append("no request ended with \(style.style) load: nothing answered")

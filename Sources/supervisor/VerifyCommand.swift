@@ -93,7 +93,6 @@ struct VerifyCommand: AsyncParsableCommand {
         let report = try await Self.verify(
             plan, source: source, environment: environment, verbose: verbose, log: verbose ? nil : logPath,
             controlSocket: configuration.controlSocket ?? "", name: configuration.name, progress: progress)
-        if !verbose { dup2(terminal, 2) }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -18,11 +18,12 @@ struct MachineDriver {
         readyTimeout: Duration = .seconds(60),
         drainTimeout: Duration = .seconds(30),
         stopSignal: UnixSignal = .terminate,
-        bake: Duration = .zero
+        bake: Duration = .zero,
+        maxDraining: Int = GenerationPolicy.defaultMaxDraining
     ) -> GenerationPolicy {
         GenerationPolicy(
             instances: instances, maxSurge: maxSurge ?? instances, readyTimeout: readyTimeout,
-            drainTimeout: drainTimeout, stopSignal: stopSignal, bake: bake)
+            drainTimeout: drainTimeout, stopSignal: stopSignal, bake: bake, maxDraining: maxDraining)
     }
 
     /// Feeds an event, then answers spawns with pids and configuration loads with ``nextPolicy``, like the runtime.

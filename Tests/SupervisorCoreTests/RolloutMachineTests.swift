@@ -552,9 +552,7 @@ struct DrainingBoundTests {
     func bound() {
         var driver = MachineDriver()
         driver.startServing(MachineDriver.policy(instances: 1))
-        driver.nextPolicy = GenerationPolicy(
-            instances: 1, maxSurge: 1, readyTimeout: .seconds(60), drainTimeout: .seconds(30),
-            stopSignal: .terminate, maxDraining: 2)
+        driver.nextPolicy = MachineDriver.policy(instances: 1, maxDraining: 2)
         for request in 1...2 {
             driver.send(.reloadRequested(ReloadRequestID(request)))
             driver.readyAll()

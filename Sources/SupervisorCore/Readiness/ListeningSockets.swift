@@ -79,7 +79,6 @@ public struct ListeningSocket: Equatable, Sendable {
 
     /// The inode in a `/proc/PID/fd` link to a socket, `socket:[INODE]`; `nil` for anything else.
     static func socketInode(linkTarget target: String) -> UInt64? {
-        var bytes = Array(target.utf8)
-        return bytes.withUnsafeMutableBufferPointer { socketInode(linkBytes: UnsafeBufferPointer($0)) }
+        Array(target.utf8).withUnsafeBufferPointer { socketInode(linkBytes: $0) }
     }
 }

@@ -259,7 +259,7 @@ public struct RolloutMachine: Sendable {
             let line: String
             switch record.openConnections {
             case .some(let open) where open > 0:
-                line = "\(record.label) has \(connectionsText(open)) still open after \(waited): SIGKILL"
+                line = "\(record.label) has \(Self.connectionsText(open)) still open after \(waited): SIGKILL"
             case .some:
                 line = "\(record.label) did not exit within \(waited), with no connection open: SIGKILL"
             case .none:
@@ -507,7 +507,7 @@ public struct RolloutMachine: Sendable {
             let changed = record.reportedConnections != count
             records[index].reportedConnections = count
             log(
-                changed ? .info : .debug, "\(record.label) draining: \(connectionsText(count)) open",
+                changed ? .info : .debug, "\(record.label) draining: \(Self.connectionsText(count)) open",
                 to: drainAudience(of: record.id))
         }
     }
@@ -516,7 +516,6 @@ public struct RolloutMachine: Sendable {
         count == 1 ? "1 connection" : "\(count) connections"
     }
 
-    private func connectionsText(_ count: Int) -> String { Self.connectionsText(count) }
 
     private mutating func finishReload(_ waiters: [ReloadRequestID], _ result: ReloadResult) {
         for waiter in waiters { drainWatchers.remove(waiter) }
@@ -654,7 +653,7 @@ public struct RolloutMachine: Sendable {
         // What keeps them: the connections their instances held at the last count (made once a second while they
         // drain), so a drain that never ends says why.
         let held = records.filter { draining.contains($0.generation) }.compactMap(\.openConnections)
-        let holding = held.isEmpty ? "" : ", holding \(connectionsText(held.reduce(0, +)))"
+        let holding = held.isEmpty ? "" : ", holding \(Self.connectionsText(held.reduce(0, +)))"
         return "reload refused: \(draining.count) earlier generations are still draining ("
             + draining.map(String.init).joined(separator: ", ") + "\(holding))\(wait); wait for them, or raise "
             + "--max-draining"

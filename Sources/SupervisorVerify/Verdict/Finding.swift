@@ -1,3 +1,5 @@
+internal import SupervisorCore
+
 /// One kind of trouble `supervisor verify` saw, what it means, and what to do about it.
 public struct Finding: Codable, Equatable, Sendable {
     /// A ``RequestFailure`` raw value, or `drain_killed`.
@@ -21,7 +23,8 @@ public struct Finding: Codable, Equatable, Sendable {
         var statuses: [Int: Int]
         var steadyFailures: Int
         var examples: [String]
-        var killedDrains: [(connections: Int?, seconds: Double)]
+        /// The drains killed at the drain timeout.
+        var killedDrains: [RolloutFigures.Drain]
     }
 
     /// The findings for what the load counted, one per kind seen, most telling first.
@@ -37,7 +40,7 @@ public struct Finding: Codable, Equatable, Sendable {
                 Finding(kind: kind.rawValue, count: seen.count, styles: seen.styles, cause: cause, fix: fix))
         }
         if !context.killedDrains.isEmpty {
-            let held = context.killedDrains.compactMap(\.connections).reduce(0, +)
+            let held = context.killedDrains.compactMap(\.openConnections).reduce(0, +)
             let count = context.killedDrains.count
             findings.append(
                 Finding(
