@@ -84,12 +84,6 @@ extension Supervisor {
     }
 
     func recordConnectionGauges(_ counts: [InstanceID: Int]) {
-        var serving = 0
-        var draining = 0
-        for record in machine.records {
-            guard let count = counts[record.id] else { continue }
-            if record.isLive { serving += count } else { draining += count }
-        }
-        metrics.connections.record(serving: serving, draining: draining)
+        metrics.connections.record(counts) { machine.record($0)?.isLive == false }
     }
 }

@@ -58,7 +58,13 @@ struct ConnectionGauges: Sendable {
     private let serving = Gauge(label: "supervisor_connections", dimensions: [("role", "serving")])
     private let draining = Gauge(label: "supervisor_connections", dimensions: [("role", "draining")])
 
-    func record(serving servingCount: Int, draining drainingCount: Int) {
+    /// Sets both from a census: `counts` per instance, `drains` telling which instances drain.
+    func record(_ counts: [InstanceID: Int], drains: (InstanceID) -> Bool) {
+        var servingCount = 0
+        var drainingCount = 0
+        for (id, count) in counts {
+            if drains(id) { drainingCount += count } else { servingCount += count }
+        }
         serving.record(servingCount)
         draining.record(drainingCount)
     }

@@ -38,13 +38,8 @@ public final class SupervisorObserver: Sendable {
         let (report, subjects) = published.withLock { ($0.report, $0.censusSubjects) }
         guard var report else { return nil }
         let counts = ConnectionCensus.count(subjects.map(\.subject))
-        var serving = 0
-        var draining = 0
-        for (subject, drains, _) in subjects {
-            guard let count = counts[subject.key] else { continue }
-            if drains { draining += count } else { serving += count }
-        }
-        connectionGauges.record(serving: serving, draining: draining)
+        let draining = Set(subjects.filter(\.draining).map(\.subject.key))
+        connectionGauges.record(counts) { draining.contains($0) }
         let byPID = Dictionary(
             subjects.compactMap { entry in
                 entry.mainPID.flatMap { pid in counts[entry.subject.key].map { (pid, $0) } }
