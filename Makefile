@@ -13,7 +13,7 @@ deps:
 release:
 	swift build -c release
 
-# The Debian package, into packaging/out/ (see packaging/README.md).
+# The Debian package swift-supervisor, packaging/out/swift-supervisor_VERSION_ARCH.deb (see packaging/README.md).
 deb:
 	packaging/build-deb
 

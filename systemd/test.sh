@@ -1,14 +1,19 @@
 #!/bin/bash
 # The real-systemd test (README.md, "Running under systemd"): boots systemd as PID 1 of new PID+mount+net+uts+cgroup namespaces, installs the
-# package there and checks supervisor@.service against it: start waits for readiness, reload under load loses
-# nothing, a broken release is rolled back, the journal has priorities, the watchdog restarts a hung supervisor,
-# socket activation into shared mode as an unprivileged user, and stop leaves nothing behind.
+# package there and checks supervisor@.service against it: it installs and runs beside Debian's supervisor package
+# (supervisord) and outlives its purge, start waits for readiness, reload under load loses nothing, a broken release
+# is rolled back, the journal has priorities, the watchdog restarts a hung supervisor, socket activation into shared
+# mode as an unprivileged user, and stop leaves nothing behind.
 #
 # The namespace shares the host's filesystem. Inside it /run, /tmp, /var/tmp and the journal are tmpfs, and /usr,
 # /etc and /var are overlays kept in that /run (systemd/test-boot.sh), so dpkg and systemd write nothing to the host;
 # the last checks make sure of that.
 #
-#   systemd/test.sh [DEB]      DEB defaults to packaging/out/supervisor_*.deb (`make deb` builds it)
+# Debian's supervisor package, and those of its dependencies the host lacks, are downloaded on the host with apt-get
+# (the namespace has no network) into the test's directory; where apt cannot get them, the checks that need them are
+# skipped (SKIP, with the reason), not failed.
+#
+#   systemd/test.sh [DEB]      DEB defaults to packaging/out/swift-supervisor_*.deb (`make deb` builds it)
 #   systemd/test.sh --can-run  exits 0 when this machine can run the test, else prints why not and exits 1
 set -eu
 set -o pipefail
@@ -47,7 +52,7 @@ fi
 
 deb="${1-}"
 if [ -z "$deb" ]; then
-    for candidate in packaging/out/supervisor_*.deb; do
+    for candidate in packaging/out/swift-supervisor_*.deb; do
         [ -f "$candidate" ] && deb="$candidate"
     done
 fi
@@ -64,10 +69,14 @@ unshare_pid=""
 check_pid=""
 passed=0
 failed=0
+skipped=0
 failures=""
 
 # The host's state that must not change.
 host_dpkg_status=$(md5sum /var/lib/dpkg/status)
+host_supervisord_status=$(dpkg-query -W -f '${Status}' supervisor 2>/dev/null || true)
+host_etc_supervisor=no
+[ ! -e /etc/supervisor ] || host_etc_supervisor=yes
 host_tmp_marker="$work/host-tmp-marker"
 touch "$host_tmp_marker"
 
@@ -111,7 +120,8 @@ in_ns() {
 }
 
 # check NAME FUNCTION...: runs FUNCTION in a subshell with errexit in force (a background job, so no `if` or `||`
-# switches errexit off in it); PASS when it exits 0, else FAIL. Either way what it printed follows, indented.
+# switches errexit off in it); PASS when it exits 0, SKIP when it exits 77 (`skip`), else FAIL. Either way what it
+# printed follows, indented.
 check() {
     local name="$1" rc=0
     shift
@@ -127,6 +137,9 @@ record() {
     if [ "$2" -eq 0 ]; then
         echo "PASS: $1"
         passed=$((passed + 1))
+    elif [ "$2" -eq 77 ]; then
+        echo "SKIP: $1"
+        skipped=$((skipped + 1))
     else
         echo "FAIL: $1"
         failed=$((failed + 1))
@@ -140,6 +153,12 @@ record() {
 fail() {
     echo "$*"
     exit 1
+}
+
+# Ends the check that runs it as skipped, with a reason.
+skip() {
+    echo "skipped: $*"
+    exit 77
 }
 
 # has PATTERN TEXT: prints the first line of TEXT that matches the extended regex PATTERN; fails when none does.
@@ -236,23 +255,159 @@ boot() {
 }
 
 install_package() {
-    in_ns sh -c 'mkdir -p /var/lib/systest && cat >/var/lib/systest/supervisor.deb' <"$deb"
-    in_ns env DEBIAN_FRONTEND=noninteractive dpkg -i /var/lib/systest/supervisor.deb >"$work/dpkg.log" 2>&1 ||
+    in_ns sh -c 'mkdir -p /var/lib/systest && cat >/var/lib/systest/swift-supervisor.deb' <"$deb"
+    in_ns env DEBIAN_FRONTEND=noninteractive dpkg -i /var/lib/systest/swift-supervisor.deb >"$work/dpkg.log" 2>&1 ||
         fail "dpkg -i failed: $(tail -n 20 "$work/dpkg.log")"
-    local version
+    local version status
+    status=$(in_ns dpkg-query -W -f '${Status}' swift-supervisor)
+    [ "$status" = "install ok installed" ] || fail "dpkg says swift-supervisor is '$status'"
     version=$(in_ns supervisor --version)
     [ "$version" = "$deb_version" ] || fail "supervisor --version says '$version', the package is $deb_version"
     in_ns test -f /lib/systemd/system/supervisor@.service || fail "no /lib/systemd/system/supervisor@.service"
     in_ns test -x /usr/lib/supervisor/demo-server || fail "no /usr/lib/supervisor/demo-server"
-    in_ns test -f /usr/share/man/man1/supervisor.1.gz || fail "no man page"
+    in_ns test -f /usr/share/man/man1/supervisor.1swift.gz || fail "no man page (supervisor.1swift)"
     in_ns test -s /usr/share/bash-completion/completions/supervisor || fail "no bash completion"
-    echo "installed supervisor $version"
+    in_ns test -f /usr/share/doc/swift-supervisor/examples/demo.toml ||
+        fail "no examples in /usr/share/doc/swift-supervisor"
+    in_ns test -f /usr/share/doc/swift-supervisor/copyright || fail "no /usr/share/doc/swift-supervisor/copyright"
+    echo "installed swift-supervisor $version"
 }
 
 sysctl_applied() {
     local value
     value=$(in_ns cat /proc/sys/net/ipv4/tcp_migrate_req)
     [ "$value" = "1" ] || fail "net.ipv4.tcp_migrate_req is $value in the namespace after installation"
+}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Debian's supervisor package (supervisord 4.x) beside ours: both install, both run, and purging Debian's leaves ours.
+
+debian_debs="$work/debian-supervisor"
+debian_skip="$work/debian-supervisor.skip"
+
+# On the host, before the boot: Debian's supervisor package and those of its dependencies the host lacks (the
+# namespace's /usr, /etc and /var start as the host's), into $debian_debs. Installs nothing on the host. Where apt
+# cannot download the package, a copy in apt's cache will do; without either the checks that need it are skipped.
+fetch_debian_supervisor() {
+    local log="$work/apt-get.log" cached
+    mkdir -p "$debian_debs/partial"
+    # The package itself even when the host has it installed (then `install --download-only` fetches nothing).
+    if ! (cd "$debian_debs" && apt-get download -o APT::Sandbox::User=root supervisor) >"$log" 2>&1; then
+        cached=$(find /var/cache/apt/archives -maxdepth 1 -name 'supervisor_*_all.deb' 2>/dev/null | sort | tail -n 1)
+        if [ -z "$cached" ]; then
+            echo "cannot get Debian's supervisor package: apt-get download supervisor: $(tail -n 2 "$log")" \
+                >"$debian_skip"
+            skip "$(cat "$debian_skip")"
+        fi
+        cp "$cached" "$debian_debs/"
+    fi
+    if ! apt-get install --download-only --yes --no-install-recommends -o APT::Sandbox::User=root \
+        -o Dir::Cache::archives="$debian_debs" supervisor >>"$log" 2>&1; then
+        echo "cannot get the dependencies of Debian's supervisor package: $(tail -n 2 "$log")" >"$debian_skip"
+        skip "$(cat "$debian_skip")"
+    fi
+    find "$debian_debs" -maxdepth 1 -name '*.deb' -printf '%f\n' | sort
+}
+
+# Skips the check that runs it when Debian's supervisor package could not be obtained.
+needs_debian_supervisor() {
+    [ ! -s "$debian_skip" ] || skip "$(cat "$debian_skip")"
+    [ -n "$(find "$debian_debs" -maxdepth 1 -name '*.deb' 2>/dev/null)" ] || skip "Debian's supervisor was not fetched"
+}
+
+# Debian's supervisor, as apt would install it: its postinst starts supervisor.service. A program for it to run
+# (conf.d/sleeper.conf) shows that supervisord works, not only that its unit is active.
+install_debian_supervisor() {
+    needs_debian_supervisor
+    tar -C "$debian_debs" -cf - --exclude partial --exclude lock . |
+        in_ns sh -c 'mkdir -p /var/lib/systest/debian && tar -C /var/lib/systest/debian -xf -'
+    # The host is a container image whose policy-rc.d forbids starting services (exit 101); a Debian system has none,
+    # and without it the maintainer scripts start and stop supervisor.service as they would there.
+    in_ns rm -f /usr/sbin/policy-rc.d
+    in_ns sh -c 'DEBIAN_FRONTEND=noninteractive dpkg -i /var/lib/systest/debian/*.deb' >"$work/dpkg-debian.log" 2>&1 ||
+        fail "dpkg -i of Debian's supervisor failed: $(tail -n 20 "$work/dpkg-debian.log")"
+    [ "$(show -p ActiveState supervisor.service)" = active ] || fail "the package did not start supervisor.service:
+$(in_ns systemctl status --no-pager supervisor.service 2>&1 || true)"
+    in_ns sh -c 'cat >/etc/supervisor/conf.d/sleeper.conf' <<'EOF'
+[program:sleeper]
+command=/bin/sleep infinity
+EOF
+    in_ns systemctl restart supervisor.service
+    wait_for_supervisord_program
+    echo "installed $(in_ns dpkg-query -W -f '${Package} ${Version}' supervisor);" \
+        "supervisor.service $(show -p ActiveState supervisor.service); supervisorctl status: $(in_ns supervisorctl status)"
+}
+
+# Waits (at most 10 s) until supervisord says its program sleeper is RUNNING (after its startsecs, 1 s).
+wait_for_supervisord_program() {
+    local waited=0
+    while [ "$waited" -lt 100 ]; do
+        case "$(in_ns supervisorctl status sleeper 2>&1 || true)" in *RUNNING*) return 0 ;; esac
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    fail "supervisorctl status: $(in_ns supervisorctl status 2>&1 || true);" \
+        "$(in_ns systemctl status --no-pager supervisor.service 2>&1 || true)"
+}
+
+# No file is in both packages, and ours has nothing under /etc/supervisor (Debian's owns it and conf.d/).
+no_shared_files() {
+    local ours theirs shared
+    # shellcheck disable=SC2016 # expanded by the shell in the namespace
+    ours=$(in_ns sh -c 'dpkg-query -L swift-supervisor | while read -r f; do [ -d "$f" ] || echo "$f"; done' | sort)
+    [ -n "$ours" ] || fail "dpkg-query -L swift-supervisor lists no files"
+    ! has '^/etc/supervisor' "$(in_ns dpkg-query -L swift-supervisor)" || fail "swift-supervisor ships /etc/supervisor"
+    needs_debian_supervisor
+    # shellcheck disable=SC2016
+    theirs=$(in_ns sh -c 'dpkg-query -L supervisor | while read -r f; do [ -d "$f" ] || echo "$f"; done' | sort)
+    shared=$(comm -12 <(printf '%s\n' "$ours") <(printf '%s\n' "$theirs"))
+    echo "$(wc -l <<<"$ours") files in swift-supervisor, $(wc -l <<<"$theirs") in supervisor; in both: ${shared:-none}"
+    [ -z "$shared" ] || fail "files in both packages: $shared"
+}
+
+# Debian's supervisord and supervisor@demo, both running at once.
+side_by_side() {
+    needs_debian_supervisor
+    [ "$(show -p ActiveState supervisor.service)" = active ] || fail "supervisor.service is not active"
+    wait_for_supervisord_program
+    local body
+    body=$(demo_body) || fail "supervisor@demo does not answer"
+    [ "$(show -p ActiveState supervisor@demo)" = active ] || fail "supervisor@demo is not active"
+    echo "supervisor.service active, supervisorctl: $(in_ns supervisorctl status sleeper | tr -s ' ');" \
+        "supervisor@demo active, GET / -> $body"
+}
+
+# dpkg --purge supervisor (Debian's): our package, /etc/supervisor/demo.toml and the running supervisor@demo with its
+# instances are left as they were; Debian's files, its conffiles and its service are gone.
+purge_debian_keeps_ours() {
+    needs_debian_supervisor
+    local config main instances
+    config=$(in_ns md5sum /etc/supervisor/demo.toml)
+    main=$(show -p MainPID supervisor@demo)
+    instances=$(instance_pids)
+    # A file dpkg does not know keeps its directory (dpkg warns and leaves conf.d/): the test's own goes first.
+    in_ns rm /etc/supervisor/conf.d/sleeper.conf
+    in_ns env DEBIAN_FRONTEND=noninteractive dpkg --purge supervisor >"$work/dpkg-purge.log" 2>&1 ||
+        fail "dpkg --purge supervisor failed: $(tail -n 20 "$work/dpkg-purge.log")"
+    grep -v '^(Reading database' "$work/dpkg-purge.log" || true
+    local status
+    status=$(in_ns dpkg-query -W -f '${Status}' supervisor 2>/dev/null || true)
+    case "$status" in "" | *" not-installed") ;; *) fail "dpkg says supervisor is '$status' after the purge" ;; esac
+    ! in_ns test -e /usr/bin/supervisord || fail "/usr/bin/supervisord is still there"
+    ! in_ns test -e /etc/supervisor/supervisord.conf || fail "/etc/supervisor/supervisord.conf is still there"
+    ! in_ns test -e /etc/supervisor/conf.d || fail "/etc/supervisor/conf.d is still there"
+    [ "$(show -p ActiveState supervisor.service)" != active ] || fail "supervisor.service is still active"
+    [ "$(in_ns dpkg-query -W -f '${Status}' swift-supervisor)" = "install ok installed" ] ||
+        fail "swift-supervisor is not installed any more"
+    in_ns test -x /usr/bin/supervisor || fail "/usr/bin/supervisor is gone"
+    in_ns test -f /lib/systemd/system/supervisor@.service || fail "supervisor@.service is gone"
+    [ "$(in_ns md5sum /etc/supervisor/demo.toml)" = "$config" ] || fail "/etc/supervisor/demo.toml changed"
+    [ "$(show -p ActiveState supervisor@demo)" = active ] || fail "supervisor@demo is not active"
+    [ "$(show -p MainPID supervisor@demo)" = "$main" ] || fail "supervisor@demo was restarted"
+    [ "$(instance_pids)" = "$instances" ] || fail "the instances changed: $instances -> $(instance_pids)"
+    demo_body >/dev/null || fail "supervisor@demo stopped serving"
+    echo "supervisor@demo still active, main pid $main, instances $instances; /etc/supervisor has:" \
+        "$(in_ns ls /etc/supervisor | tr '\n' ' ')"
 }
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -526,7 +681,7 @@ uid_of() {
 
 socket_activation_unprivileged() {
     # shellcheck disable=SC2016 # expanded by the shell in the namespace
-    in_ns sh -c 'examples=/usr/share/doc/supervisor/examples &&
+    in_ns sh -c 'examples=/usr/share/doc/swift-supervisor/examples &&
         cp "$examples/supervisor@web.socket" /etc/systemd/system/ &&
         cp -R "$examples/supervisor@web.service.d" /etc/systemd/system/ &&
         cp "$examples/web.toml" /etc/supervisor/web.toml'
@@ -569,18 +724,26 @@ socket_activation_reload_keeps_serving() {
 
 host_untouched() {
     [ ! -e /usr/bin/supervisor ] || fail "/usr/bin/supervisor exists on the host"
-    [ ! -e /etc/supervisor ] || fail "/etc/supervisor exists on the host"
+    [ "$host_etc_supervisor" = yes ] || [ ! -e /etc/supervisor ] || fail "/etc/supervisor exists on the host"
+    [ ! -e /etc/supervisor/demo.toml ] || fail "/etc/supervisor/demo.toml exists on the host"
     [ ! -e /lib/systemd/system/supervisor@.service ] || fail "the unit file exists on the host"
     [ ! -e /etc/systemd/system/supervisor@web.socket ] || fail "the socket unit exists on the host"
     [ ! -e /var/lib/demo ] || fail "/var/lib/demo exists on the host"
+    [ -e /usr/sbin/policy-rc.d ] || [ ! -e "$work/host-policy-rc.d" ] || fail "the host's policy-rc.d is gone"
     local status
+    status=$(dpkg-query -W -f '${Status}' swift-supervisor 2>/dev/null || true)
+    case "$status" in
+    *" installed" | *unpacked | *half-*) fail "dpkg says swift-supervisor is '$status' on the host" ;;
+    esac
+    [ ! -e /var/lib/dpkg/info/swift-supervisor.list ] || fail "the host's dpkg database lists swift-supervisor's files"
     status=$(dpkg-query -W -f '${Status}' supervisor 2>/dev/null || true)
-    case "$status" in *" installed" | *unpacked | *half-*) fail "dpkg says supervisor is '$status' on the host" ;; esac
-    [ ! -e /var/lib/dpkg/info/supervisor.list ] || fail "the host's dpkg database lists supervisor's files"
+    [ "$status" = "$host_supervisord_status" ] ||
+        fail "dpkg's status of Debian's supervisor on the host changed: '$host_supervisord_status' -> '$status'"
     if [ "$(md5sum /var/lib/dpkg/status)" != "$host_dpkg_status" ]; then
         # Someone else may have installed a package meanwhile; ours must not be what changed.
-        ! grep -qx 'Package: supervisor' /var/lib/dpkg/status || fail "the host's dpkg status names supervisor"
-        echo "note: the host's dpkg status changed during the test, but not for supervisor"
+        ! grep -qx 'Package: swift-supervisor' /var/lib/dpkg/status ||
+            fail "the host's dpkg status names swift-supervisor"
+        echo "note: the host's dpkg status changed during the test, but not for swift-supervisor nor supervisor"
     fi
     [ -e "$host_tmp_marker" ] || fail "a file in the host's /tmp disappeared"
     local dir
@@ -592,14 +755,22 @@ host_untouched() {
 }
 
 echo "systemd test: package $deb ($deb_version)"
+[ ! -e /usr/sbin/policy-rc.d ] || touch "$work/host-policy-rc.d"
+check "Debian's supervisor package and the dependencies the host lacks, downloaded on the host" \
+    fetch_debian_supervisor
 boot_status=0
 boot >"$work/boot-check.out" 2>&1 || boot_status=$?
 record "systemd boots in PID+mount+net+uts+cgroup namespaces" "$boot_status" "$work/boot-check.out"
 if [ "$boot_status" -eq 0 ]; then
-    check "the package installs into the namespace's overlays" install_package
+    check "Debian's supervisor (supervisord) installs first and runs a program" install_debian_supervisor
+    check "the package installs into the namespace's overlays, beside Debian's supervisor" install_package
+    check "no file is in both packages; swift-supervisor has nothing under /etc/supervisor" no_shared_files
     check "the sysctl.d drop-in is applied: net.ipv4.tcp_migrate_req=1" sysctl_applied
     check "the demo's releases (v1, v2, v3-broken) and /etc/supervisor/demo.toml" setup_demo
     check "enable --now blocks until the instances are ready, then serves" start_waits_for_readiness
+    check "supervisord (supervisor.service) and supervisor@demo run side by side" side_by_side
+    check "dpkg --purge supervisor (Debian's) leaves swift-supervisor, demo.toml and supervisor@demo as they were" \
+        purge_debian_keeps_ours
     check "supervisor@NAME without /etc/supervisor/NAME.toml fails at once" missing_config_fails_at_once
     check "reload under wrk load: new pids, no failed request" reload_under_load_loses_nothing
     check "reload to a broken release fails, the unit stays active and serving, status says why" \
@@ -631,5 +802,5 @@ echo "systemd test took $((SECONDS - started)) s"
 if [ "$failed" -ne 0 ]; then
     echo "failed:$failures"
 fi
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
