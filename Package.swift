@@ -61,6 +61,7 @@ let package = Package(
             dependencies: [
                 "SupervisorCore",
                 "SupervisedServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -15,7 +15,8 @@ internal import Foundation
 /// - `GET /healthz`: 200 while the supervisor's event loop answers and at least one instance is ready, else 503.
 /// - `GET /readyz`: 200 while at least `min-ready` instances are ready and the supervisor is not shutting down
 ///   (a rollout in progress or rolled back does not change that: the host keeps serving), else 503.
-/// - `GET /status`: the status as JSON.
+/// - `GET /status`: the status as JSON, without the command's arguments and the probes' secrets
+///   (``StatusReport/redactingSecrets()``).
 /// - `GET /metrics`: Prometheus text.
 ///
 /// `HEAD` is answered like `GET`; other methods get 405, other paths 404. Bodies of the probes are one line a person
@@ -61,7 +62,7 @@ public struct HealthRoutes: Sendable {
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            guard let body = try? encoder.encode(report) else {
+            guard let body = try? encoder.encode(report.redactingSecrets()) else {
                 return text(.internalServerError, "cannot encode the status")
             }
             return response(.ok, contentType: "application/json", body: Array(body) + [UInt8(ascii: "\n")])

@@ -39,6 +39,14 @@ extension SupervisedHTTPServer {
         /// How often ``SupervisedHTTPServer/drain(progress:)`` reports the number of open connections while it waits
         /// (only when the number changed). Default 500 ms.
         public var progressInterval: Duration
+        /// How many client connections may be open at once; one accepted beyond that is answered `503 Service
+        /// Unavailable` with `Connection: close` and `Retry-After: 1`, and closed, without reading a request. Default
+        /// `nil`, no limit: an instance behind a load balancer is limited by its descriptors. A port that anyone may
+        /// reach but that only a few clients use (a health or admin endpoint) should set it, so idle connections cannot
+        /// take every descriptor of the process.
+        public var maximumConnections: Int?
+        /// Called (on an event loop) for each connection refused by ``maximumConnections``, e.g. to log it.
+        public var onConnectionRefused: (@Sendable () -> Void)?
         /// The listen backlog for sockets this server binds. Default 1024.
         public var backlog: Int32
         /// Whether sockets this server binds (``ListenSource/address(_:)``) set `SO_REUSEPORT`, so that other
@@ -62,8 +70,12 @@ extension SupervisedHTTPServer {
             reusePort: Bool = true,
             requestTimeout: Duration? = .seconds(30),
             idleTimeout: Duration? = .seconds(60),
-            progressInterval: Duration = .milliseconds(500)
+            progressInterval: Duration = .milliseconds(500),
+            maximumConnections: Int? = nil,
+            onConnectionRefused: (@Sendable () -> Void)? = nil
         ) {
+            self.maximumConnections = maximumConnections
+            self.onConnectionRefused = onConnectionRefused
             self.idleGrace = idleGrace
             self.drainDeadline = drainDeadline
             self.closeLinger = closeLinger

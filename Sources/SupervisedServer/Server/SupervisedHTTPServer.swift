@@ -122,6 +122,12 @@ public final class SupervisedHTTPServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
+                    // The tracker counts this connection already (it registers each one as it is accepted).
+                    if let limit = configuration.maximumConnections, tracker.count > limit {
+                        configuration.onConnectionRefused?()
+                        try pipeline.addHandler(OverloadRefusal())
+                        return
+                    }
                     var limits = NIOHTTPDecoderLimitConfiguration()
                     limits.maxHeaderFieldSize = configuration.maximumRequestHeadSize
                     limits.maxHeaderListSize = configuration.maximumRequestHeadSize

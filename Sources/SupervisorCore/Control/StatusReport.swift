@@ -45,6 +45,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
     public var state: String
     public var generation: Int?
     public var command: [String]
+    /// How many arguments of ``command`` the HTTP `/status` leaves out (see ``redactingSecrets()``); `nil` in
+    /// `supervisor status`, which shows them all.
+    public var commandArgumentsHidden: Int? = nil
     public var listen: [String]
     /// `app`, `reuseport` or `shared`.
     public var listenMode: String
