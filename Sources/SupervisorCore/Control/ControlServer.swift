@@ -58,11 +58,13 @@ public final class ControlServer: Sendable {
                     return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
                 }
             }
+        // Not through a link (AT_SYMLINK_NOFOLLOW): the directory is checked to be this user's
+        // (RuntimeDirectory.checkTrusted), and nothing here acts on what a link would point to.
         if let controlGroup = access.group {
-            chown(path, uid_t.max, controlGroup.gid)
-            chmod(path, 0o660)
+            fchownat(AT_FDCWD, path, uid_t.max, controlGroup.gid, AT_SYMLINK_NOFOLLOW)
+            RuntimeDirectory.changeMode(path, 0o660)
         } else {
-            chmod(path, 0o600)
+            RuntimeDirectory.changeMode(path, 0o600)
         }
         return ControlServer(path: path, channel: channel, access: access, name: name)
     }

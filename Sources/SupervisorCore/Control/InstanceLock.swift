@@ -13,9 +13,22 @@ public final class InstanceLock: Sendable {
     /// - Throws: ``ConfigurationError`` naming the running supervisor when the lock is held, or the file problem.
     public init(controlSocketPath: String, name: String) throws(ConfigurationError) {
         path = controlSocketPath + ".lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // Never through a link, and never a file that is not plainly ours: it is written below, as root perhaps.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0o600)
         guard fd >= 0 else {
-            throw ConfigurationError("cannot create lock file \(path): \(String(cString: strerror(errno)))")
+            let reason =
+                errno == ELOOP
+                ? "it is a symbolic link; remove it (the supervisor makes its lock file itself)"
+                : String(cString: strerror(errno))
+            throw ConfigurationError("cannot create lock file \(path): \(reason)")
+        }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, info.st_uid == geteuid(), info.st_nlink == 1
+        else {
+            close(fd)
+            throw ConfigurationError(
+                "lock file \(path) is not a regular file of this user's with one link (uid \(info.st_uid), \(info.st_nlink) "
+                    + "links); remove it (the supervisor makes its lock file itself)")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let owner = FileText.read(path)?.split(separator: "\n").first.map(String.init) ?? "?"

@@ -2,10 +2,16 @@
 import Glibc
 #endif
 
-/// Directories the supervisor keeps at run time: the one that holds the control socket, and a private one (mode
-/// 0700) for the instances' notify sockets, so no other user can even reach them.
+/// Directories the supervisor keeps at run time: the one that holds the control socket and its lock, and a private
+/// one (mode 0700) for the instances' notify sockets, so no other user can even reach them.
+///
+/// The supervisor often runs as root while instances, and other users, do not, so nothing in them is trusted that
+/// another user could have put there: a directory on the way that another user may write (without the sticky bit,
+/// which keeps them from replacing entries they do not own) is refused, no symbolic link is followed inside, and an
+/// entry another user owns is refused rather than reused.
 public enum RuntimeDirectory {
-    /// Creates `path` and its missing parents with `mode`; an existing directory is left as it is.
+    /// Creates `path` and its missing parents with `mode`; an existing directory is left as it is. Then checks that
+    /// no other user can change what is in it (see ``checkTrusted(_:)``).
     ///
     /// - Throws: ``ConfigurationError`` naming the directory and the reason (e.g. a read-only file system).
     public static func ensure(_ path: String, mode: UInt32) throws(ConfigurationError) {
@@ -16,20 +22,126 @@ public enum RuntimeDirectory {
                 throw ConfigurationError("cannot create directory \(built): \(String(cString: strerror(errno)))")
             }
         }
+        try checkTrusted(path)
+    }
+
+    /// Checks `path` and every directory above it: each must be a directory (or a symbolic link owned by root, such
+    /// as `/var/run`) owned by root or this user, and none may be writable by other users unless it has the sticky
+    /// bit (as `/tmp` has). The last one must be owned by this user.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the directory, what is wrong and the fix.
+    public static func checkTrusted(_ path: String) throws(ConfigurationError) {
+        let user = geteuid()
+        var built = path.hasPrefix("/") ? "" : "."
+        let components = path.split(separator: "/")
+        for (index, component) in components.enumerated() {
+            built += "/" + component
+            var info = stat()
+            guard lstat(built, &info) == 0 else {
+                throw ConfigurationError("cannot inspect \(built): \(String(cString: strerror(errno)))")
+            }
+            let last = index == components.count - 1
+            let kind = info.st_mode & S_IFMT
+            if kind == S_IFLNK {
+                guard info.st_uid == 0, !last else {
+                    throw ConfigurationError(
+                        "\(built) is a symbolic link\(info.st_uid == 0 ? "" : " owned by uid \(info.st_uid)"); the "
+                            + "supervisor keeps its sockets only in a real directory: use --control-socket in one")
+                }
+                // A root-owned link in a trusted directory (such as /var/run -> /run): check where it leads.
+                var target = [CChar](repeating: 0, count: Int(PATH_MAX))
+                guard realpath(built, &target) != nil else {
+                    throw ConfigurationError("cannot resolve \(built): \(String(cString: strerror(errno)))")
+                }
+                let rest = components[(index + 1)...].joined(separator: "/")
+                let resolved = target.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                return try checkTrusted(resolved + "/" + rest)
+            }
+            guard kind == S_IFDIR else {
+                throw ConfigurationError("\(built) is not a directory; use --control-socket in a directory")
+            }
+            guard info.st_uid == 0 || info.st_uid == user else {
+                throw ConfigurationError(
+                    "\(built) belongs to uid \(info.st_uid), another user, who could replace the supervisor's sockets; "
+                        + "use --control-socket in a directory of your own")
+            }
+            let othersMayWrite = info.st_mode & (S_IWGRP | S_IWOTH) != 0
+            if othersMayWrite && info.st_mode & S_ISVTX == 0 {
+                throw ConfigurationError(
+                    "\(built) may be written by other users (mode \(String(info.st_mode & 0o7777, radix: 8))), who "
+                        + "could replace the supervisor's sockets; remove their write permission (chmod go-w) or use "
+                        + "--control-socket in a directory of your own")
+            }
+            if last && info.st_uid != user {
+                throw ConfigurationError(
+                    "\(built) belongs to uid \(info.st_uid), not to this user (uid \(user)); use --control-socket in a "
+                        + "directory of your own")
+            }
+        }
+    }
+
+    /// chmod without following a link at `path`: fchmodat(AT_SYMLINK_NOFOLLOW), which glibc does through
+    /// `/proc/self/fd`; without `/proc`, a plain chmod of what `lstat` found to be no link. Returns 0 or -1.
+    @discardableResult
+    static func changeMode(_ path: String, _ mode: mode_t) -> Int32 {
+        if fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) == 0 { return 0 }
+        var info = stat()
+        guard errno == EOPNOTSUPP || errno == ENOSYS, lstat(path, &info) == 0, info.st_mode & S_IFMT != S_IFLNK else {
+            return -1
+        }
+        return chmod(path, mode)
     }
 
     /// Creates the private notify directory afresh: removes what a previous supervisor of the same name left there
-    /// (the caller holds the ``InstanceLock``), then makes it mode 0700.
+    /// (the caller holds the ``InstanceLock``), then makes it mode 0700. Nothing is followed: a symbolic link there,
+    /// or a directory of another user, is refused.
     public static func preparePrivate(_ path: String) throws(ConfigurationError) {
-        for entry in FileText.directoryEntries(path) { unlink("\(path)/\(entry)") }
-        rmdir(path)
-        guard mkdir(path, 0o700) == 0 || errno == EEXIST else {
-            throw ConfigurationError("cannot create directory \(path): \(String(cString: strerror(errno)))")
-        }
         var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR, info.st_uid == getuid() else {
+        if lstat(path, &info) == 0 {
+            guard info.st_mode & S_IFMT == S_IFDIR else {
+                let what = info.st_mode & S_IFMT == S_IFLNK ? "a symbolic link" : "not a directory"
+                throw ConfigurationError(
+                    "\(path) is \(what); the supervisor makes its notify directory there itself: remove it")
+            }
+            guard info.st_uid == geteuid() else {
+                throw ConfigurationError("\(path) belongs to uid \(info.st_uid), not to this user; remove it")
+            }
+            try removeEntries(of: path)
+        } else {
+            guard mkdir(path, 0o700) == 0 else {
+                throw ConfigurationError("cannot create directory \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        // Checked again through the descriptor, which is what the mode is set on.
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw ConfigurationError("cannot open directory \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        guard fstat(fd, &info) == 0, info.st_uid == geteuid() else {
             throw ConfigurationError("\(path) is not a directory owned by this user; remove it")
         }
-        chmod(path, 0o700)
+        fchmod(fd, 0o700)
+    }
+
+    /// Unlinks every entry of the directory `path`, through a descriptor of it, without following links; a
+    /// directory inside is refused (a notify directory holds sockets only).
+    private static func removeEntries(of path: String) throws(ConfigurationError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0, let directory = fdopendir(fd) else {
+            if fd >= 0 { close(fd) }
+            throw ConfigurationError("cannot open directory \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { closedir(directory) }
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            guard name != "." && name != ".." else { continue }
+            if unlinkat(fd, name, 0) != 0 && errno != ENOENT {
+                throw ConfigurationError(
+                    "cannot remove \(path)/\(name), left by an earlier supervisor: \(String(cString: strerror(errno)))")
+            }
+        }
     }
 }
