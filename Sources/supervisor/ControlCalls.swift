@@ -19,13 +19,15 @@ func sendPrintingProgress(_ request: ControlRequest, to options: ClientOptions) 
 /// Sends `command` and hands every reply to `onReply`; connection problems become a message for the user.
 func send(_ request: ControlRequest, to options: ClientOptions, onReply: (ControlReply) -> Void) throws {
     let client: ControlClient
+    let timeout: Duration?
     do {
         client = try options.client(environment: SystemInfo.environment())
+        timeout = try options.callTimeout(for: request.command)
     } catch {
         throw ValidationFailure(error.message)
     }
     do {
-        try client.send(request, onReply: onReply)
+        try client.send(request, timeout: timeout, onReply: onReply)
     } catch {
         throw ValidationFailure(error.description)
     }

@@ -24,11 +24,22 @@ public struct ControlClient: Sendable {
         self.name = name
     }
 
+    /// How long the supervisor may take to send its first reply line: it answers at once (`status`) or says at once
+    /// what it does (`reload`, `stop`), so silence this long means a supervisor that does not turn.
+    public static let answerTimeout: Duration = .seconds(10)
+
     /// Sends `request` and calls `onReply` for each reply line until the supervisor closes the connection.
     ///
+    /// - Parameter timeout: How long the whole call may take; `nil` for no limit. The first reply must come within
+    ///   ``answerTimeout`` either way.
     /// - Throws: ``ControlClientError`` saying that no supervisor runs at ``path`` (with how to start one or point
-    ///   at it), that the socket may not be used, or that the connection broke.
-    public func send(_ request: ControlRequest, onReply: (ControlReply) -> Void) throws(ControlClientError) {
+    ///   at it), that the socket may not be used, that the connection broke, or that it did not answer in time.
+    public func send(
+        _ request: ControlRequest,
+        timeout: Duration? = nil,
+        onReply: (ControlReply) -> Void
+    ) throws(ControlClientError) {
+        let start = ContinuousClock.now
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw ControlClientError(description: "socket failed: \(Self.errnoText())") }
         defer { close(fd) }
@@ -64,7 +75,25 @@ public struct ControlClient: Sendable {
         var pending: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16_384)
         let decoder = JSONDecoder()
+        var answered = false
         while true {
+            let limits = [timeout.map { start + $0 }, answered ? nil : start + Self.answerTimeout].compactMap { $0 }
+            if let deadline = limits.min() {
+                var poll = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                let left = max(.zero, deadline - ContinuousClock.now)
+                var ready: Int32
+                repeat {
+                    ready = Glibc.poll(&poll, 1, Int32(clamping: left.milliseconds))
+                } while ready < 0 && errno == EINTR
+                if ready == 0 {
+                    let waited = (ContinuousClock.now - start).secondsText
+                    throw ControlClientError(
+                        description: answered
+                            ? "gave up after \(waited) (--timeout); the supervisor \(name) goes on with the request"
+                            : "the supervisor \(name) at \(path) did not answer within \(waited); it may be stuck: "
+                                + "look at its log, and at `ps` for its pid")
+                }
+            }
             let count: Int
             do {
                 count = try systemCall("read", subject: path) {
@@ -83,6 +112,7 @@ public struct ControlClient: Sendable {
                         description: "the supervisor sent an unreadable reply: \(String(decoding: line, as: UTF8.self))"
                     )
                 }
+                answered = true
                 onReply(reply)
             }
         }

@@ -25,6 +25,9 @@ extension Supervisor {
             if case .running = machine.lifecycle {
                 let live = machine.records.filter(\.isLive).count
                 reply.yield(.progress("stopping: draining \(live == 1 ? "1 instance" : "\(live) instances")"))
+            } else {
+                // Said at once, so the client knows this supervisor turns (ControlClient.answerTimeout).
+                reply.yield(.progress("already stopping: waiting for the instances to exit"))
             }
             stopReplies.append(reply)
             beginStop(force: false)
