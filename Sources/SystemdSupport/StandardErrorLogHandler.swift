@@ -20,7 +20,8 @@ public struct StandardErrorLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var text = "\(label): \(event.message)"
+        // Messages quote what instances sent (a malformed notify value, a probe's answer): never raw.
+        var text = "\(label): \(PrintableText.escaped(event.message.description))"
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         if !merged.isEmpty {
             text += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")

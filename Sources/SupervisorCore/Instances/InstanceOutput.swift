@@ -9,11 +9,16 @@ import Glibc
 /// Reads an instance's stdout and stderr, writes each line to the supervisor's standard error with the instance's
 /// label (`[app#0 g7 pid 4312] …`), and keeps the last lines for error reports.
 ///
-/// A line that starts with an sd-daemon priority prefix (`<3>`) keeps that priority in the journal. Very long lines
-/// are cut at ``maximumLineLength`` so a program that floods without newlines cannot grow the supervisor's memory.
+/// A line that starts with an sd-daemon priority prefix (`<3>`) keeps that priority in the journal, up to
+/// ``highestPriority``: `<0>` to `<2>` (emergency, alert, critical) are the host's to raise, not an instance's (journald
+/// writes emergencies to every terminal), and become errors. Control characters are escaped (``PrintableText``), so
+/// a line cannot drive a terminal or fake a line of the supervisor's. Very long lines are cut at
+/// ``maximumLineLength`` so a program that floods without newlines cannot grow the supervisor's memory.
 final class InstanceOutput: Sendable {
     static let keptLines = 20
     static let maximumLineLength = 8192
+    /// The most severe priority an instance's line keeps.
+    static let highestPriority = SyslogPriority.error
 
     private struct State {
         var partial: [UInt8] = []
@@ -110,15 +115,18 @@ final class InstanceOutput: Sendable {
     }
 
     private func emit(_ bytes: [UInt8]) {
-        var text = String(decoding: bytes, as: UTF8.self)
+        var line = bytes[...]
         var priority = SyslogPriority.info
-        if text.count >= 3, text.first == "<", let digit = text.dropFirst().first?.wholeNumberValue,
-            text.dropFirst(2).first == ">", let parsed = SyslogPriority(rawValue: digit)
+        if line.count >= 3, line[line.startIndex] == UInt8(ascii: "<"), line[line.startIndex + 2] == UInt8(ascii: ">"),
+            let parsed = SyslogPriority(rawValue: Int(line[line.startIndex + 1]) - Int(UInt8(ascii: "0")))
         {
-            priority = parsed
-            text.removeFirst(3)
+            priority = max(parsed, Self.highestPriority)
+            line = line.dropFirst(3)
         }
-        if text.last == "\r" { text.removeLast() }
+        if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+        let text =
+            PrintableText.isPlain(line)
+            ? String(decoding: line, as: UTF8.self) : PrintableText.escaped(String(decoding: line, as: UTF8.self))
         state.withLock { state in
             state.recent.append(text)
             if state.recent.count > Self.keptLines { state.recent.removeFirst(state.recent.count - Self.keptLines) }
