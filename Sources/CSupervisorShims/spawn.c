@@ -1,10 +1,13 @@
 #define _GNU_SOURCE
 #include "CSupervisorShims.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,11 +34,71 @@ static void report_and_exit(int error_fd, int error) {
     _exit(127);
 }
 
-static void child_after_fork(const supervisor_spawn_request *request, int error_fd) {
-    sigset_t empty;
-    sigemptyset(&empty);
-    sigprocmask(SIG_SETMASK, &empty, NULL);
+/// The layout getdents64 fills (glibc declares no such struct for the raw call).
+struct linux_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
 
+/// Closes every descriptor from `floor` up, through /proc/self/fd read with raw getdents64 (no malloc, no
+/// locks). Returns 0, or -1 when /proc cannot be read.
+static int close_listed_descriptors(int floor) {
+    int directory = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (directory < 0) {
+        return -1;
+    }
+    char buffer[4096] __attribute__((aligned(8)));
+    for (;;) {
+        long got = syscall(SYS_getdents64, directory, buffer, sizeof(buffer));
+        if (got <= 0) {
+            break;
+        }
+        for (long offset = 0; offset < got;) {
+            struct linux_dirent64 *entry = (struct linux_dirent64 *)(buffer + offset);
+            offset += entry->d_reclen;
+            int fd = 0;
+            const char *digit = entry->d_name;
+            if (*digit < '0' || *digit > '9') {
+                continue;
+            }
+            for (; *digit >= '0' && *digit <= '9'; digit++) {
+                fd = fd * 10 + (*digit - '0');
+            }
+            if (fd >= floor && fd != directory) {
+                close(fd);
+            }
+        }
+    }
+    close(directory);
+    return 0;
+}
+
+int supervisor_close_from(int floor, int allow_close_range) {
+    // close_range(2) is Linux 5.9+, and seccomp filters may refuse it: its result decides, not the kernel version.
+    if (allow_close_range && syscall(SYS_close_range, (unsigned int)floor, ~0U, 0U) == 0) {
+        return 0;
+    }
+    if (close_listed_descriptors(floor) == 0) {
+        return 1;
+    }
+    // No /proc: every number up to the limit (the hard one: a descriptor opened under a higher soft limit stays).
+    struct rlimit limit;
+    rlim_t top = 65536;
+    if (syscall(SYS_getrlimit, RLIMIT_NOFILE, &limit) == 0 && limit.rlim_max != RLIM_INFINITY) {
+        top = limit.rlim_max < (1 << 20) ? limit.rlim_max : (1 << 20);
+    }
+    for (rlim_t fd = (rlim_t)floor; fd < top; fd++) {
+        close((int)fd);
+    }
+    return 2;
+}
+
+static void child_after_fork(const supervisor_spawn_request *request, int error_fd) {
+    // Every signal is blocked since before the fork (supervisor_spawn): reset the dispositions while nothing can be
+    // delivered, so no handler of the parent ever runs here, then unblock.
     struct sigaction default_action = {0};
     default_action.sa_handler = SIG_DFL;
     sigemptyset(&default_action.sa_mask);
@@ -44,6 +107,9 @@ static void child_after_fork(const supervisor_spawn_request *request, int error_
             sigaction(signal_number, &default_action, NULL);
         }
     }
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
 
     if (setsid() < 0) {
         report_and_exit(error_fd, errno);
@@ -104,7 +170,7 @@ static void child_after_fork(const supervisor_spawn_request *request, int error_
         report_and_exit(error_fd, errno);
     }
     error_fd = error_target;
-    syscall(SYS_close_range, (unsigned int)floor, ~0U, 0U);
+    supervisor_close_from(floor, 1);
 
     for (int i = 0; i < request->pid_slot_count; i++) {
         write_decimal(request->pid_slots[i], getpid());
@@ -120,17 +186,23 @@ int supervisor_spawn(const supervisor_spawn_request *request, pid_t *pid_out) {
         return errno;
     }
 
+    // A signal delivered to the child between fork and the reset of its handlers would run the parent's handler
+    // there (the supervisor's writes to its signal pipe, which the child shares).
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
     pid_t pid = fork();
-    if (pid < 0) {
-        int error = errno;
-        close(error_pipe[0]);
-        close(error_pipe[1]);
-        return error;
-    }
     if (pid == 0) {
         close(error_pipe[0]);
         child_after_fork(request, error_pipe[1]);
         _exit(127);  // not reached
+    }
+    int fork_error = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    if (pid < 0) {
+        close(error_pipe[0]);
+        close(error_pipe[1]);
+        return fork_error;
     }
 
     close(error_pipe[1]);

@@ -17,7 +17,7 @@ struct SupervisorCommand: AsyncParsableCommand {
         subcommands: [
             RunCommand.self, ReloadCommand.self, StatusCommand.self, StopCommand.self, CheckCommand.self,
             VerifyCommand.self,
-            LifelineCommand.self,
+            LifelineCommand.self, ParseConfigCommand.self,
         ]
     )
 }

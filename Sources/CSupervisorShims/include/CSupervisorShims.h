@@ -40,6 +40,23 @@ typedef struct {
 /// when the child could not exec (then the child has already exited with status 127 and has been reaped).
 int supervisor_spawn(const supervisor_spawn_request *request, pid_t *pid_out);
 
+/// Closes every descriptor numbered `floor` or above: with close_range(2) when `allow_close_range` is 1 and the
+/// kernel allows it, else (before Linux 5.9, or under a seccomp filter that refuses it) each one /proc/self/fd lists,
+/// else each number up to the descriptor limit. Async-signal-safe: it runs between fork and exec. Returns 0
+/// (close_range), 1 (/proc/self/fd) or 2 (every number).
+int supervisor_close_from(int floor, int allow_close_range);
+
+/// memfd_create(name, MFD_CLOEXEC): an anonymous file in memory. Returns the descriptor, or -1 with errno set.
+int supervisor_memfd(const char *name);
+
+/// pidfd_open(pid, 0): a descriptor that refers to process `pid` for as long as it is held, and never to a process
+/// that reuses the number later. Returns it (close-on-exec), or -1 with errno set (ESRCH: no such process; ENOSYS:
+/// before Linux 5.3).
+int supervisor_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(pidfd, signal, NULL, 0). Returns 0, or -1 with errno set (ESRCH: the process has exited).
+int supervisor_pidfd_send_signal(int pidfd, int signal);
+
 /// What `supervisor_recv_datagram` learned about a datagram besides its bytes.
 typedef struct {
     /// 1 when the kernel attached SCM_CREDENTIALS (the socket has SO_PASSCRED).

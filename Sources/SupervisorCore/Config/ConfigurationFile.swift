@@ -27,25 +27,66 @@ public enum ConfigurationFile {
         "control-group", "user", "group", "environment", "command",
     ]
 
+    /// The largest config file read: real ones are a few hundred bytes, and a path that names something else
+    /// (`/dev/zero`, a log) must not fill the supervisor's memory.
+    public static let sizeLimit = 1 << 20
+
     /// Reads and parses the file at `path`.
     ///
     /// - Throws: ``ConfigurationError`` when the file cannot be read, is not TOML, or holds an unknown key or a
     ///   value of the wrong kind.
     public static func load(path: String) throws(ConfigurationError) -> ConfigurationLayer {
-        let bytes: [UInt8]
+        try parse(read(path: path), path: path)
+    }
+
+    /// The bytes of the file at `path`: a regular file of at most ``sizeLimit`` bytes.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the file and what is wrong with it.
+    public static func read(path: String) throws(ConfigurationError) -> [UInt8] {
         do {
-            bytes = try FileText.readBytes(path)
+            return try FileText.readRegularFile(path, limit: sizeLimit)
         } catch {
-            throw ConfigurationError("cannot read config file \(path): \(error.description)")
+            switch error {
+            case .notRegular(let kind):
+                throw ConfigurationError(
+                    "config file \(path) is \(kind), not a regular file; give the path of a TOML file")
+            case .tooLarge:
+                throw ConfigurationError(
+                    "config file \(path) is larger than \(sizeLimit / 1024) KiB; is it the right file? A config holds a "
+                        + "few lines of TOML")
+            case .system(let error):
+                throw ConfigurationError("cannot read config file \(path): \(error.description)")
+            }
         }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+    }
+
+    /// Parses the bytes of a file; `path` only names it in errors. A UTF-8 byte-order mark at the start is skipped,
+    /// as TOML parsers do.
+    public static func parse(_ bytes: [UInt8], path: String) throws(ConfigurationError) -> ConfigurationLayer {
+        let text = bytes.starts(with: byteOrderMark) ? Array(bytes.dropFirst(byteOrderMark.count)) : bytes
+        guard let string = String(validating: text, as: UTF8.self) else {
             throw ConfigurationError("config file \(path) is not valid UTF-8")
         }
-        return try parse(text, path: path)
+        return try parse(string, path: path)
     }
+
+    /// What `supervisor parse-config` does in a ``ParserCheck`` child: parses the file's bytes from standard input.
+    ///
+    /// - Throws: ``ConfigurationError`` as ``parse(_:path:)-([UInt8],_)`` does.
+    public static func parseStandardInput(path: String) throws(ConfigurationError) {
+        let bytes: [UInt8]
+        do { bytes = try FileText.readAll(0, path: "standard input", limit: sizeLimit) } catch {
+            throw ConfigurationError("cannot read config file \(path) from standard input: \(error.description)")
+        }
+        _ = try parse(bytes, path: path)
+    }
+
+    private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
 
     /// Parses TOML text; `path` only names the file in errors.
     public static func parse(_ text: String, path: String) throws(ConfigurationError) -> ConfigurationLayer {
+        // The guard must see the text as toml++ does, which skips a byte-order mark.
+        let text = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
         if let line = TableHeaderCheck.lineOfHeaderWithoutKey(in: text) {
             throw ConfigurationError(
                 "\(path):\(line): not valid TOML: a table header needs a name, e.g. [environment]")

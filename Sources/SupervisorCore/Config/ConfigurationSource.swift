@@ -21,9 +21,15 @@ public struct ConfigurationSource: Sendable {
     ///
     /// - Throws: ``ConfigurationError`` naming the first problem and its fix.
     public func load() throws(ConfigurationError) -> Configuration {
-        let fileLayer = try file.map { path throws(ConfigurationError) in try ConfigurationFile.load(path: path) }
-        let configuration = try Configuration(
-            flags.overriding(fileLayer ?? ConfigurationLayer()), defaultInstances: defaultInstances)
+        try load(fileBytes: file.map { path throws(ConfigurationError) in try ConfigurationFile.read(path: path) })
+    }
+
+    /// ``load()`` with the file's bytes read already (`nil` without a file): a reload parses exactly the bytes a
+    /// ``ParserCheck`` child parsed first.
+    public func load(fileBytes: [UInt8]?) throws(ConfigurationError) -> Configuration {
+        var fileLayer = ConfigurationLayer()
+        if let file, let fileBytes { fileLayer = try ConfigurationFile.parse(fileBytes, path: file) }
+        let configuration = try Configuration(flags.overriding(fileLayer), defaultInstances: defaultInstances)
         _ = try CommandResolver.resolve(configuration.command[0], searchPath: searchPath)
         return configuration
     }

@@ -75,7 +75,24 @@ public struct InstanceCredentials: Equatable, Sendable, CustomStringConvertible 
                 "running instances as \(credentials) needs root, and the supervisor runs as uid \(supervisorUID); "
                     + "start it as root or drop --user")
         }
+        // Not root and --user names itself: nothing to switch, and setgroups would fail at every spawn; only a
+        // group this process already has is possible.
+        if supervisorUID != 0 && !currentGroups().contains(credentials.gid) {
+            throw ConfigurationError(
+                "running instances with group \(credentials.gid) needs root, and the supervisor (uid \(supervisorUID)) "
+                    + "is not in that group; start it as root or drop --group")
+        }
         return credentials
+    }
+
+    /// Whether spawning must change the user and groups: only root does (as another user, ``resolve(user:group:
+    /// supervisorUID:)`` allows only the supervisor's own user and groups, which the instance inherits).
+    public var needsSwitch: Bool { getuid() == 0 }
+
+    private static func currentGroups() -> Set<UInt32> {
+        var groups = [gid_t](repeating: 0, count: Int(max(0, getgroups(0, nil))))
+        let count = getgroups(Int32(groups.count), &groups)
+        return Set(groups.prefix(Int(max(0, count)))).union([getgid(), getegid()])
     }
 
     static func groupID(_ name: String) throws(ConfigurationError) -> UInt32 {

@@ -79,7 +79,7 @@ public enum ProcessSpawner {
                             pass_fd_count: Int32(passed.count), stdin_fd: standardInput ?? nullDevice,
                             stdout_fd: writeEnd,
                             stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count),
-                            switch_credentials: credentials == nil ? 0 : 1, uid: credentials?.uid ?? 0,
+                            switch_credentials: credentials?.needsSwitch == true ? 1 : 0, uid: credentials?.uid ?? 0,
                             gid: credentials?.gid ?? 0, groups: groupList.baseAddress,
                             group_count: Int32(groupList.count))
                         return supervisor_spawn(&request, &pid)

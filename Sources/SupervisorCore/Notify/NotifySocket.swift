@@ -1,5 +1,6 @@
 internal import CSupervisorShims
 import Dispatch
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -22,14 +23,33 @@ public struct NotifyDatagram: Sendable {
 ///
 /// It should live in a directory only the supervisor's user can enter (see ``RuntimeDirectory``); the credentials are
 /// checked as well, because any process of the same user could otherwise reach it.
+///
+/// Reading is flow-controlled: at most ``inFlightLimit`` datagrams are passed on and not yet ``consumed()``; beyond
+/// that the socket is not read, its kernel queue fills, and the sender blocks (or gets `EAGAIN`). An instance that
+/// sends without pause is slowed to the pace of the supervisor's loop instead of filling its memory.
 final class NotifySocket: Sendable {
     /// systemd's limit: larger datagrams are truncated and dropped.
     static let bufferSize = 4096
+    /// Datagrams passed on and not yet handled, at most; reading resumes when half of them are.
+    static let inFlightLimit = 32
 
     let path: String
     private let fd: Int32
     // Dispatch sources are thread-safe objects; Dispatch on Linux does not mark the protocol Sendable.
     nonisolated(unsafe) private let source: any DispatchSourceRead
+    private let flow = FlowControl()
+
+    private final class FlowControl: Sendable {
+        struct State {
+            var inFlight = 0
+            var suspended = false
+            var closed = false
+        }
+
+        let state = Mutex(State())
+
+        func withLock<Result>(_ body: (inout State) -> Result) -> Result { state.withLock { body(&$0) } }
+    }
 
     /// Binds a socket at `path` (replacing a stale file there) and calls `receive` on `queue` for each datagram.
     ///
@@ -62,15 +82,27 @@ final class NotifySocket: Sendable {
             throw error
         }
         self.fd = fd
-        self.source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+        self.source = source
+        let flow = self.flow
         source.setEventHandler {
             var buffer = [UInt8](repeating: 0, count: Self.bufferSize)
             while true {
+                let full = flow.withLock { flow in
+                    guard flow.inFlight >= Self.inFlightLimit else { return false }
+                    if !flow.suspended && !flow.closed {
+                        flow.suspended = true
+                        source.suspend()
+                    }
+                    return true
+                }
+                if full { return }
                 var info = supervisor_datagram_info()
                 let length = buffer.withUnsafeMutableBytes {
                     supervisor_recv_datagram(fd, $0.baseAddress, $0.count, &info)
                 }
                 if length < 0 { return }
+                flow.withLock { $0.inFlight += 1 }
                 receive(
                     NotifyDatagram(
                         bytes: Array(buffer[0..<min(length, buffer.count)]),
@@ -87,9 +119,29 @@ final class NotifySocket: Sendable {
         source.activate()
     }
 
+    /// Says that one datagram passed on has been handled; reading resumes once half of the limit are.
+    func consumed() {
+        flow.withLock { flow in
+            flow.inFlight = max(0, flow.inFlight - 1)
+            if flow.suspended && !flow.closed && flow.inFlight <= Self.inFlightLimit / 2 {
+                flow.suspended = false
+                source.resume()
+            }
+        }
+    }
+
     /// Stops receiving, closes the socket and removes its file. Datagrams already queued are discarded.
     func close() {
-        source.cancel()
+        flow.withLock { flow in
+            guard !flow.closed else { return }
+            flow.closed = true
+            // A suspended source never runs its cancel handler, which closes the socket.
+            if flow.suspended {
+                flow.suspended = false
+                source.resume()
+            }
+            source.cancel()
+        }
     }
 }
 

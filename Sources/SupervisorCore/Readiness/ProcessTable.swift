@@ -62,6 +62,19 @@ public struct ProcessTable: Sendable {
         return found
     }
 
+    /// The children of `pid` (zombies too), from `/proc/PID/task/TID/children`; from the whole table where the kernel
+    /// has no such files.
+    public static func children(of pid: Int32) -> [Int32] {
+        guard access("/proc/\(pid)/task/\(pid)/children", R_OK) == 0 else {
+            return current().processes.values.filter { $0.parentPID == pid }.map(\.pid)
+        }
+        return FileText.directoryEntries("/proc/\(pid)/task").flatMap { thread in
+            (FileText.read("/proc/\(pid)/task/\(thread)/children") ?? "").split(separator: " ").compactMap {
+                Int32($0.trimmingSpaces)
+            }
+        }
+    }
+
     /// `root` and every process below it, the cheapest way this kernel allows.
     public static func tree(of root: Int32) -> Set<Int32> {
         descendants(of: root) ?? current().tree(of: root)

@@ -14,7 +14,7 @@ extension Supervisor {
             let followUp: RolloutMachine.Event?
             switch action {
             case .loadConfiguration:
-                followUp = loadConfiguration()
+                followUp = startLoadingConfiguration()
             case .beginGeneration(let generation):
                 configurations[generation] = loadedConfiguration
                 loadedConfiguration = nil
@@ -23,13 +23,10 @@ extension Supervisor {
             case .spawn(let id, let slot, let generation):
                 followUp = spawn(id, slot: slot, generation: generation)
             case .signal(let pid, let signal):
-                if kill(pid, signal.rawValue) != 0 && errno != ESRCH {
-                    logger.warning("cannot send \(signal) to pid \(pid): \(String(cString: strerror(errno)))")
-                }
+                send(signal, to: pid)
                 followUp = nil
             case .killGroup(let pid, let mainPID):
-                _ = kill(-pid, SIGKILL)
-                if mainPID != pid { _ = kill(mainPID, SIGKILL) }
+                killGroup(leader: pid, mainPID: mainPID)
                 followUp = nil
             case .startTimer(let timer, let delay):
                 after(delay, .timer(timer))
@@ -69,9 +66,60 @@ extension Supervisor {
         }
     }
 
-    private func loadConfiguration() -> RolloutMachine.Event {
+    /// Loads the configuration for a reload. A config file is parsed by a ``ParserCheck`` child first; its exit
+    /// (``parserCheckEnded(_:_:)``) goes on from there. Returns the machine's next event, or `nil` while the child
+    /// runs.
+    private func startLoadingConfiguration() -> RolloutMachine.Event? {
+        guard let file = source.file else { return loadConfiguration(fileBytes: nil) }
+        // The machine asks once for all the reloads that wait; one child answers them.
+        guard parserCheck == nil else { return nil }
+        let bytes: [UInt8]
+        do { bytes = try ConfigurationFile.read(path: file) } catch { return .configurationFailed(error.message) }
         do {
-            let configuration = try source.load()
+            let check = try ParserCheck.start(
+                program: "/proc/self/exe", arguments: ["supervisor", "parse-config", file], path: file, bytes: bytes,
+                nullDevice: nullDevice)
+            parserCheck = check
+            after(ParserCheck.timeout, .parserCheckTimeout(check.pid))
+            return nil
+        } catch {
+            return .configurationFailed("cannot start the config parser for \(file): \(error)")
+        }
+    }
+
+    /// The ``ParserCheck`` child was reaped: parse in process what it parsed, or fail the reload with what it said.
+    func parserCheckEnded(_ check: ParserCheck, _ status: ExitStatus) {
+        parserCheck = nil
+        defer { check.close() }
+        switch check.verdict(status) {
+        case .parsed:
+            handle(loadConfiguration(fileBytes: check.bytes))
+        case .refused(let message):
+            handle(.configurationFailed(message))
+        case .crashed(var message):
+            if parserCheckTimedOut == check.pid {
+                message = "the config parser took longer than \(ParserCheck.timeout.secondsText) on \(check.path)"
+            }
+            logger.error("\(message)")
+            handle(
+                .configurationFailed(
+                    "\(message); nothing changed, the instances that serve go on. Fix or replace the file (`supervisor "
+                        + "check --config \(check.path)` fails the same way), and please report it as a bug"))
+        }
+        parserCheckTimedOut = nil
+    }
+
+    /// The ``ParserCheck`` child still runs after its timeout: it is killed, and its exit fails the reload.
+    func parserCheckTimeout(_ pid: Int32) {
+        guard parserCheck?.pid == pid else { return }
+        parserCheckTimedOut = pid
+        // Our child, not reaped yet: the pid cannot name another process.
+        kill(pid, SIGKILL)
+    }
+
+    private func loadConfiguration(fileBytes: [UInt8]?) -> RolloutMachine.Event {
+        do {
+            let configuration = try source.load(fileBytes: fileBytes)
             if configuration.name != initialConfiguration.name {
                 logger.warning(
                     "name changed to '\(configuration.name)' in the configuration; it takes effect at the next start")

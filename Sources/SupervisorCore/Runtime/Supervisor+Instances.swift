@@ -21,9 +21,10 @@ extension Supervisor {
         }
         if let credentials = configuration.credentials {
             // Only the instance's user may send to its socket; the directory lets it through without listing.
-            chmod(notifyDirectory, 0o711)
-            chown(notifyPath, credentials.uid, credentials.gid)
-            chmod(notifyPath, 0o600)
+            // The `at` calls with AT_SYMLINK_NOFOLLOW never act on what a link points to.
+            RuntimeDirectory.changeMode(notifyDirectory, 0o711)
+            fchownat(AT_FDCWD, notifyPath, credentials.uid, credentials.gid, AT_SYMLINK_NOFOLLOW)
+            RuntimeDirectory.changeMode(notifyPath, 0o600)
         }
         let program: String
         do {
@@ -60,6 +61,7 @@ extension Supervisor {
         }
         let label = "[\(configuration.name)\(slot) g\(generation.number) pid \(process.pid)]"
         let output = InstanceOutput(fd: process.outputFD, label: label, log: standardError, queue: ioQueue)
+        processHandles[process.pid] = ProcessHandle.open(process.pid)
         instances[id] = RunningInstance(
             notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
             configuration: configuration, environment: environment, listenerInodes: listenerInodes)
@@ -96,8 +98,14 @@ extension Supervisor {
             if pid < 0 && errno == EINTR { continue }
             guard pid > 0 else { return }
             let exitStatus = ExitStatus(waitStatus: status)
+            // Reaped: from now on the number may name another process.
+            processHandles[pid] = nil
             if pid == lifeline?.pid {
                 lifelineExited(exitStatus)
+                continue
+            }
+            if let check = parserCheck, check.pid == pid {
+                parserCheckEnded(check, exitStatus)
                 continue
             }
             if let prober = probeProcesses.removeValue(forKey: pid) {
@@ -111,8 +119,9 @@ extension Supervisor {
             instances[record.id]?.output.drain()
             if record.mainPID == pid {
                 handle(.exited(pid: pid, exitStatus))
-            } else if let mainPID = record.mainPID, kill(mainPID, 0) != 0 && errno == ESRCH {
+            } else if let mainPID = record.mainPID, processHandles[mainPID]?.isAlive != true {
                 // The first process left after announcing a main pid that is gone as well.
+                processHandles[mainPID] = nil
                 handle(.exited(pid: mainPID, .unknown))
             }
             if machine.record(record.id) == nil { release(record.id) }
@@ -131,8 +140,12 @@ extension Supervisor {
         if retainedOutput.count > 16 { retainedOutput.removeFirst(retainedOutput.count - 16) }
     }
 
+    /// The most characters of an instance's `STATUS=` kept and shown.
+    static let statusTextLimit = 512
+
     /// Checks a datagram's sender, parses it, and passes on what it says.
     func received(_ datagram: NotifyDatagram, for id: InstanceID) {
+        instances[id]?.notify.consumed()
         guard let record = machine.record(id), let pid = record.pid, let running = instances[id] else { return }
         let sender = datagram.senderPID.map { "pid \($0)" } ?? "an unknown sender"
         if datagram.truncated {
@@ -160,7 +173,9 @@ extension Supervisor {
             logger.debug(
                 "\(record.label) sent keys this supervisor ignores: \(message.ignoredKeys.joined(separator: ", "))")
         }
-        if let status = message.status { handle(.statusText(id, status)) }
+        if let status = message.status {
+            handle(.statusText(id, PrintableText.escaped(status, limit: Self.statusTextLimit)))
+        }
         if let mainPID = message.mainPID { acceptMainPID(mainPID, for: record) }
         if message.ready {
             if running.configuration.readiness == .notify {
@@ -182,14 +197,67 @@ extension Supervisor {
 
     private func acceptMainPID(_ mainPID: Int32, for record: InstanceRecord) {
         guard let pid = record.pid, mainPID != record.mainPID else { return }
+        guard mainPID != getpid(), mainPID > 1 else {
+            logger.warning("\(record.label) announced MAINPID=\(mainPID), which is not one of its processes; ignored")
+            return
+        }
+        // Pinned first, checked second, alive third: if it is still alive after the check, the check looked at the
+        // process the pidfd holds, not at one that took its number meanwhile.
+        let sink = eventSink
+        let pinned = ProcessHandle.open(mainPID, onExit: (ioQueue, { sink.yield(.processExited(mainPID)) }))
         let table = ProcessTable.current()
         let session = ProcessStat.read(pid: mainPID)?.session
-        guard mainPID != getpid(), mainPID > 1, session == pid || table.isDescendant(mainPID, of: pid) else {
+        guard let pinned, session == pid || table.isDescendant(mainPID, of: pid), pinned.isAlive else {
             logger.warning("\(record.label) announced MAINPID=\(mainPID), which is not one of its processes; ignored")
             return
         }
         logger.info("\(record.label) announced its main process: pid \(mainPID)")
+        processHandles[mainPID] = pinned
+        lifelineWatch(mainPID: mainPID, group: pid)
         handle(.mainPID(record.id, mainPID))
+    }
+
+    /// The pidfd of an announced main process says it has exited. If it was a child of the supervisor (its parent
+    /// exited first), reaping it gives its status; otherwise its own parent reaped it, and the status is unknown.
+    func mainProcessExited(_ pid: Int32) {
+        reapChildren()
+        guard processHandles.removeValue(forKey: pid) != nil else { return }
+        guard let record = machine.records.first(where: { $0.mainPID == pid }) else { return }
+        logger.info("\(record.label): its main process (pid \(pid)) has exited, reaped by its own parent")
+        instances[record.id]?.output.drain()
+        handle(.exited(pid: pid, .unknown))
+        if machine.record(record.id) == nil { release(record.id) }
+    }
+
+    /// Sends `signal` to a process through its ``ProcessHandle``; a process without one has exited and is not
+    /// signalled (its number may be another process's by now).
+    func send(_ signal: UnixSignal, to pid: Int32) {
+        guard let handle = processHandles[pid] else {
+            logger.debug("pid \(pid) has exited; \(signal) not sent")
+            return
+        }
+        if !handle.signal(signal.rawValue) && errno != ESRCH {
+            logger.warning("cannot send \(signal) to pid \(pid): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// SIGKILL for an instance's main process and its process group (`leader` is the first process, which the
+    /// spawn made a session and group leader).
+    ///
+    /// The group is signalled as a group only while its leader is the supervisor's child and not reaped: only then
+    /// can its number not be a new group of some other process. Once the leader is reaped, the members left are
+    /// signalled one by one among the supervisor's own children (where orphans of the instance land: it is a
+    /// subreaper), each pinned by being unreaped.
+    func killGroup(leader: Int32, mainPID: Int32) {
+        if processHandles[leader] != nil {
+            kill(-leader, SIGKILL)
+        } else {
+            for child in ProcessTable.children(of: getpid()) where ProcessStat.read(pid: child)?.processGroup == leader
+            {
+                kill(child, SIGKILL)
+            }
+        }
+        if mainPID != leader { send(.kill, to: mainPID) }
     }
 
     /// Polls the listening sockets of starting instances whose readiness is `listen`.

@@ -34,7 +34,15 @@ extension Supervisor {
             logger.warning("cannot start the lifeline (\(error)); \(lifelineLoss)")
             return
         }
-        for running in instances.values { lifelineWatch(group: running.pid, configuration: running.configuration) }
+        // Only groups whose leader is not reaped: the lifeline pins each leader by its number as it reads the line.
+        for running in instances.values where processHandles[running.pid] != nil {
+            lifelineWatch(group: running.pid, configuration: running.configuration)
+            if let record = machine.records.first(where: { $0.pid == running.pid }), let mainPID = record.mainPID,
+                mainPID != running.pid
+            {
+                lifelineWatch(mainPID: mainPID, group: running.pid)
+            }
+        }
     }
 
     private var lifelineLoss: String {
@@ -46,6 +54,11 @@ extension Supervisor {
         tellLifeline(
             Lifeline.watchLine(
                 group: group, signal: configuration.stopSignal.rawValue, drainTimeout: configuration.drainTimeout))
+    }
+
+    /// Tells the lifeline an instance's main process, announced with `MAINPID=`, so it stops that process too.
+    func lifelineWatch(mainPID: Int32, group: Int32) {
+        tellLifeline(Lifeline.mainLine(group: group, mainPID: mainPID))
     }
 
     /// Takes a reaped instance's process group off the lifeline's list.

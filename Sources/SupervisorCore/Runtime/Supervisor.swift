@@ -27,6 +27,10 @@ public final class Supervisor {
         case probeResult(InstanceID, ProbeKind, passed: Bool, detail: String)
         case stopAfterDelay
         case killProbe(Int32)
+        /// A main process announced with `MAINPID=` has exited (its pidfd says so), whoever reaped it.
+        case processExited(Int32)
+        /// The ``ParserCheck`` child with this pid has had its time.
+        case parserCheckTimeout(Int32)
         /// Time to look after the instances and tell systemd's watchdog that this loop still turns.
         case watchdogTick(Duration)
         /// The earliest timer is due (see ``TimerQueue``).
@@ -103,6 +107,14 @@ public final class Supervisor {
     var probes: [InstanceID: ProbeState] = [:]
     /// Readiness probe processes (`exec:`) that run now, by pid.
     var probeProcesses: [Int32: InstanceID] = [:]
+    /// Every process the supervisor may signal, by pid: the first process of each instance (its child) until it is
+    /// reaped, and each main process announced with `MAINPID=` until it exits. Signals go through these pidfds only
+    /// (see ``ProcessHandle``), so none can reach a process that reuses a number.
+    var processHandles: [Int32: ProcessHandle] = [:]
+    /// The child that parses the config file of a reload first, while it runs.
+    var parserCheck: ParserCheck?
+    /// The pid of a ``parserCheck`` killed for taking too long.
+    var parserCheckTimedOut: Int32?
     /// Stops the instances if this process dies without doing so; `nil` when it could not be started.
     var lifeline: LifelineLink?
     var timers = TimerQueue()
@@ -257,6 +269,8 @@ public final class Supervisor {
             extendStopTimeout(delay: .zero)
             handle(.stopRequested(force: false))
         case .killProbe(let pid): killProbe(pid)
+        case .parserCheckTimeout(let pid): parserCheckTimeout(pid)
+        case .processExited(let pid): mainProcessExited(pid)
         case .watchdogTick(let interval): watchdogTick(every: interval)
         case .timersDue: timersDue()
         case .drainCensusDue: drainCensusDue()

@@ -14,18 +14,56 @@ enum FileText {
     static func readBytes(_ path: String) throws(SystemCallError) -> [UInt8] {
         let fd = try systemCall("open", subject: path) { open(path, O_RDONLY | O_CLOEXEC) }
         defer { close(fd) }
+        return try readAll(fd, path: path)
+    }
+
+    /// Why ``readRegularFile(_:limit:)`` read nothing.
+    enum RegularFileError: Error {
+        /// It names a directory, a device, a FIFO or a socket: `a directory`, `a device`, ….
+        case notRegular(String)
+        case tooLarge
+        case system(SystemCallError)
+    }
+
+    /// The content of a regular file of at most `limit` bytes. Opened without blocking, so a FIFO is refused at once
+    /// instead of waiting for a writer; a device such as `/dev/zero` is refused rather than read without end.
+    static func readRegularFile(_ path: String, limit: Int) throws(RegularFileError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        guard fd >= 0 else { throw .system(SystemCallError(call: "open", errno: errno, subject: path)) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw .system(SystemCallError(call: "fstat", errno: errno, subject: path)) }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw .notRegular("a directory")
+        case S_IFIFO: throw .notRegular("a FIFO")
+        case S_IFSOCK: throw .notRegular("a socket")
+        default: throw .notRegular("a device")
+        }
+        guard info.st_size <= limit else { throw .tooLarge }
+        let bytes: [UInt8]
+        do { bytes = try readAll(fd, path: path, limit: limit + 1) } catch { throw .system(error) }
+        // It may have grown since fstat.
+        guard bytes.count <= limit else { throw .tooLarge }
+        return bytes
+    }
+
+    /// Reads `fd` to its end, or to `limit` bytes.
+    static func readAll(_ fd: Int32, path: String, limit: Int = .max) throws(SystemCallError) -> [UInt8] {
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 16_384)
-        while true {
+        while result.count < limit {
+            let wanted = min(chunk.count, limit - result.count)
             let count = chunk.withUnsafeMutableBytes { buffer in
                 var count: Int
-                repeat { count = Glibc.read(fd, buffer.baseAddress, buffer.count) } while count < 0 && errno == EINTR
+                repeat { count = Glibc.read(fd, buffer.baseAddress, wanted) } while count < 0 && errno == EINTR
                 return count
             }
             if count < 0 { throw SystemCallError(call: "read", errno: errno, subject: path) }
-            if count == 0 { return result }
+            if count == 0 { break }
             result.append(contentsOf: chunk[0..<count])
         }
+        return result
     }
 
     /// The target of a symbolic link, or `nil`.
