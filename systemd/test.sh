@@ -3,7 +3,7 @@
 # package there and checks supervisor@.service against it: it installs and runs beside Debian's supervisor package
 # (supervisord) and outlives its purge, start waits for readiness, reload under load loses nothing, a broken release
 # is rolled back, the journal has priorities, the watchdog restarts a hung supervisor, socket activation into shared
-# mode as an unprivileged user, and stop leaves nothing behind.
+# mode as an unprivileged user, instances run as www-data with sd_notify readiness, and stop leaves nothing behind.
 #
 # The namespace shares the host's filesystem. Inside it /run, /tmp, /var/tmp and the journal are tmpfs, and /usr,
 # /etc and /var are overlays kept in that /run (systemd/test-boot.sh), so dpkg and systemd write nothing to the host;
@@ -720,12 +720,98 @@ socket_activation_reload_keeps_serving() {
 }
 
 # ---------------------------------------------------------------------------------------------------------------
+# supervisor@www: the packaged unit with instances as www-data (user = and group = in the config), ready over sd_notify.
+# The supervisor runs as root and makes each instance's notify socket below the unit's RuntimeDirectory=
+# (/run/supervisor/www/www.notify/N.sock, chowned to the instance's user): the instance must be able to reach it.
+
+setup_www() {
+    in_ns sh -c 'cat >/etc/supervisor/www.toml' <<'EOF'
+instances = 2
+listen = ["127.0.0.1:8081"]
+ready = "notify"
+ready-timeout = "10s"
+user = "www-data"
+group = "www-data"
+command = ["/usr/lib/supervisor/demo-server"]
+EOF
+}
+
+www_body() {
+    in_ns curl -sS --max-time 5 http://127.0.0.1:8081/
+}
+
+# The modes along the notify directory's path, and whether www-data may reach it, while the unit is starting (each
+# attempt of a failing start gets a new runtime directory, which systemd removes when the attempt fails).
+diagnose_www() {
+    local waited=0
+    while [ "$waited" -lt 50 ] && ! in_ns test -d /run/supervisor/www/www.notify; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    in_ns namei -l /run/supervisor/www/www.notify/ 2>&1 || true
+    echo "as www-data: $(in_ns setpriv --reuid=www-data --regid=www-data --init-groups \
+        stat -c '%A %U:%G %n' /run/supervisor/www/www.notify/ 2>&1 || true)"
+    echo "RuntimeDirectoryMode=$(show -p RuntimeDirectoryMode supervisor@www)"
+    in_ns journalctl --no-pager -o cat -u supervisor@www -n 12 2>&1 || true
+}
+
+# The uids of supervisor@www's instances.
+www_instance_uids() {
+    local pid
+    for pid in $(in_ns supervisor status --name www --json | grep -o '"pid" *: *[0-9]*' | grep -o '[0-9]*$'); do
+        uid_of "$pid"
+    done | sort -u | tr '\n' ' '
+}
+
+www_data_notify_ready() {
+    local rc=0 body status uids
+    setup_www
+    in_ns systemctl start supervisor@www >"$work/start-www.txt" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ] || [ "$(show -p ActiveState supervisor@www)" != active ]; then
+        local diagnosis
+        diagnosis=$(diagnose_www)
+        in_ns systemctl stop supervisor@www || true
+        fail "systemctl start supervisor@www exited $rc ($(cat "$work/start-www.txt")), state" \
+            "$(show -p ActiveState supervisor@www):
+$diagnosis"
+    fi
+    status=$(show -p StatusText supervisor@www)
+    body=$(www_body) || fail "port 8081 does not answer"
+    uids=$(www_instance_uids)
+    echo "StatusText=$status; instances run as uid $uids; GET / -> $body"
+    has '2/2 ready' "$status" >/dev/null || fail "STATUS= is '$status', not 2/2 ready"
+    [ "$uids" = "$(in_ns id -u www-data) " ] || fail "the instances run as uid $uids, not www-data's"
+    # The directory lets www-data through to its notify socket; the control socket (0600 root, and the peer's
+    # credentials checked) still refuses it.
+    ! in_ns setpriv --reuid=www-data --regid=www-data --init-groups \
+        supervisor status --control-socket /run/supervisor/www/www.sock >"$work/www-status.txt" 2>&1 ||
+        fail "www-data may use the control socket: $(cat "$work/www-status.txt")"
+    echo "www-data is refused by the control socket: $(head -n 1 "$work/www-status.txt")"
+}
+
+www_data_reload() {
+    local rc=0 body status uids
+    [ "$(show -p ActiveState supervisor@www)" = active ] || fail "supervisor@www is not running"
+    in_ns systemctl reload supervisor@www >"$work/reload-www.txt" 2>&1 || rc=$?
+    status=$(show -p StatusText supervisor@www)
+    body=$(www_body) || fail "port 8081 does not answer after the reload"
+    uids=$(www_instance_uids)
+    echo "systemctl reload exited $rc; StatusText=$status; instances run as uid $uids; GET / -> $body"
+    [ "$rc" -eq 0 ] || fail "systemctl reload supervisor@www exited $rc: $(cat "$work/reload-www.txt")"
+    case "$body" in *generation=2*) ;; *) fail "the reload did not roll out generation 2: $body" ;; esac
+    has '2/2 ready' "$status" >/dev/null || fail "STATUS= is '$status', not 2/2 ready"
+    [ "$uids" = "$(in_ns id -u www-data) " ] || fail "the instances run as uid $uids, not www-data's"
+    in_ns systemctl stop supervisor@www
+}
+
+# ---------------------------------------------------------------------------------------------------------------
 # The host after the namespace is gone.
 
 host_untouched() {
     [ ! -e /usr/bin/supervisor ] || fail "/usr/bin/supervisor exists on the host"
     [ "$host_etc_supervisor" = yes ] || [ ! -e /etc/supervisor ] || fail "/etc/supervisor exists on the host"
     [ ! -e /etc/supervisor/demo.toml ] || fail "/etc/supervisor/demo.toml exists on the host"
+    [ ! -e /etc/supervisor/www.toml ] || fail "/etc/supervisor/www.toml exists on the host"
     [ ! -e /lib/systemd/system/supervisor@.service ] || fail "the unit file exists on the host"
     [ ! -e /etc/systemd/system/supervisor@web.socket ] || fail "the socket unit exists on the host"
     [ ! -e /var/lib/demo ] || fail "/var/lib/demo exists on the host"
@@ -784,6 +870,8 @@ if [ "$boot_status" -eq 0 ]; then
     check "stop: EXTEND_TIMEOUT_USEC lets a drain outlast TimeoutStopSec=" stop_timeout_extended_for_drain
     check "socket activation on port 80 into shared mode, as an unprivileged user" socket_activation_unprivileged
     check "socket activation: reload under load keeps serving" socket_activation_reload_keeps_serving
+    check "user = \"www-data\", ready = \"notify\": start is active with 2/2 ready and serves" www_data_notify_ready
+    check "user = \"www-data\": systemctl reload rolls out generation 2, 2/2 ready" www_data_reload
 fi
 
 in_ns journalctl --no-pager -o short-monotonic >"$work/journal.txt" 2>&1 || true
