@@ -691,7 +691,14 @@ socket_activation_unprivileged() {
     local body pid uid
     body=$(in_ns curl -sS --max-time 20 http://127.0.0.1:80/) || fail "port 80 did not answer"
     echo "GET http://127.0.0.1:80/ -> $body"
-    [ "$(show -p ActiveState supervisor@web.service)" = active ] || fail "the connection did not start the service"
+    # The first instance may answer before the second is ready, and so before the supervisor says READY=1.
+    local waited=0
+    while [ "$(show -p ActiveState supervisor@web.service)" = activating ] && [ "$waited" -lt 100 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    [ "$(show -p ActiveState supervisor@web.service)" = active ] ||
+        fail "the connection did not start the service: $(show -p ActiveState supervisor@web.service)"
     pid=$(show -p MainPID supervisor@web.service)
     uid=$(uid_of "$pid")
     echo "supervisor pid $pid runs as uid $uid"
