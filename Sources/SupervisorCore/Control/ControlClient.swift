@@ -86,11 +86,11 @@ public struct ControlClient: Sendable {
                     ready = Glibc.poll(&poll, 1, Int32(clamping: left.milliseconds))
                 } while ready < 0 && errno == EINTR
                 if ready == 0 {
-                    let waited = (ContinuousClock.now - start).secondsText
+                    let limit = (deadline - start).secondsText
                     throw ControlClientError(
                         description: answered
-                            ? "gave up after \(waited) (--timeout); the supervisor \(name) goes on with the request"
-                            : "the supervisor \(name) at \(path) did not answer within \(waited); it may be stuck: "
+                            ? "gave up after \(limit) (--timeout); the supervisor \(name) goes on with the request"
+                            : "the supervisor \(name) at \(path) did not answer within \(limit); it may be stuck: "
                                 + "look at its log, and at `ps` for its pid")
                 }
             }
