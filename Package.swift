@@ -148,10 +148,35 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Fuzz targets (fuzz/README.md): libFuzzer drives them when built by fuzz/run; built as here, they replay
+        // the corpus and the crashes once found (Tests/IntegrationTests/FuzzCorpusTests.swift).
+        .target(name: "FuzzSupport", path: "fuzz/Sources/FuzzSupport", swiftSettings: strictSettings),
+        .executableTarget(
+            name: "fuzz-config", dependencies: ["FuzzSupport", "SupervisorCore"], path: "fuzz/Sources/fuzz-config",
+            swiftSettings: strictSettings),
+        .executableTarget(
+            name: "fuzz-notify", dependencies: ["FuzzSupport", "SupervisorCore"], path: "fuzz/Sources/fuzz-notify",
+            swiftSettings: strictSettings),
+        .executableTarget(
+            name: "fuzz-control", dependencies: ["FuzzSupport", "SupervisorCore"], path: "fuzz/Sources/fuzz-control",
+            swiftSettings: strictSettings),
+        .executableTarget(
+            name: "fuzz-health",
+            dependencies: [
+                "FuzzSupport", "SupervisorCore", "SupervisorHTTP", "SupervisedServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "fuzz/Sources/fuzz-health", swiftSettings: strictSettings),
+        // Runs a program with close_range(2) refused by a seccomp filter, for the descriptor-leak test.
+        .executableTarget(name: "no-close-range", path: "Tests/Tools/no-close-range"),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "SupervisorCore", "SupervisorHTTP", "SupervisorVerify", "TestSupport", "supervisor", "demo-server",
+                "no-close-range", "fuzz-config", "fuzz-notify", "fuzz-control", "fuzz-health",
             ],
             swiftSettings: strictSettings
         ),
