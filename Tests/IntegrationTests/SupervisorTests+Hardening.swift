@@ -195,7 +195,7 @@ extension SupervisorTests {
         try supervisor.waitUntilReady()
         let announced = try #require(try supervisor.status().instances.first?.pid)
         try Self.write([], to: "\(directory)/go")
-        #expect(try eventually { access("\(directory)/impostor", F_OK) == 0 }, "\(supervisor.log)")
+        #expect(eventually { access("\(directory)/impostor", F_OK) == 0 }, "\(supervisor.log)")
         let fields = try String(contentsOfFile: "\(directory)/impostor", encoding: .utf8).split(separator: " ")
         let main = try #require(Int32(fields[0]))
         let impostor = try #require(Int32(fields[1]))
@@ -347,7 +347,7 @@ extension SupervisorTests {
         try supervisor.waitUntilReady()
         let expected = #"red\x1B[31m\x1B]0;title\x07"#
         #expect(try eventually { try supervisor.status().instances.first?.status == expected })
-        #expect(try eventually { supervisor.log.contains("] panic\\x1B[2J") }, "\(supervisor.log)")
+        #expect(eventually { supervisor.log.contains("] panic\\x1B[2J") }, "\(supervisor.log)")
         let line = supervisor.log.split(separator: "\n").first { $0.contains("] panic") } ?? ""
         #expect(line.hasPrefix("<3>"), "\(line)")
         #expect(!supervisor.log.contains("\u{1B}"))
@@ -392,6 +392,6 @@ extension SupervisorTests {
             launcher: ["/usr/bin/setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"])
         // Its READY=1 cannot reach the test's notify socket, which only root may use: ask it instead.
         #expect(
-            try eventually { (try? supervisor.status().instances.first?.state) == "ready" }, "\(supervisor.log)")
+            eventually { (try? supervisor.status().instances.first?.state) == "ready" }, "\(supervisor.log)")
     }
 }

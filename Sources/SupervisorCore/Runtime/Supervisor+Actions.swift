@@ -90,8 +90,17 @@ extension Supervisor {
     /// The ``ParserCheck`` child was reaped: parse in process what it parsed, or fail the reload with what it said.
     func parserCheckEnded(_ check: ParserCheck, _ status: ExitStatus) {
         parserCheck = nil
-        defer { check.close() }
-        switch check.verdict(status) {
+        defer {
+            check.close()
+            parserCheckTimedOut = nil
+        }
+        let verdict = check.verdict(status)
+        // Stopping meanwhile answered the reloads that waited; nothing is to be prepared for them.
+        switch machine.lifecycle {
+        case .stopping, .exited: return
+        case .notStarted, .running: break
+        }
+        switch verdict {
         case .parsed:
             handle(loadConfiguration(fileBytes: check.bytes))
         case .refused(let message):
@@ -106,7 +115,6 @@ extension Supervisor {
                     "\(message); nothing changed, the instances that serve go on. Fix or replace the file (`supervisor "
                         + "check --config \(check.path)` fails the same way), and please report it as a bug"))
         }
-        parserCheckTimedOut = nil
     }
 
     /// The ``ParserCheck`` child still runs after its timeout: it is killed, and its exit fails the reload.

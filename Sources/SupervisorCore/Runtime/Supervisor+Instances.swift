@@ -212,6 +212,8 @@ extension Supervisor {
             return
         }
         logger.info("\(record.label) announced its main process: pid \(mainPID)")
+        // A main process announced before is no longer this instance's to signal.
+        if let previous = record.mainPID, previous != pid { processHandles[previous] = nil }
         processHandles[mainPID] = pinned
         lifelineWatch(mainPID: mainPID, group: pid)
         handle(.mainPID(record.id, mainPID))
