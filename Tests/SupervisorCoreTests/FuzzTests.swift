@@ -347,7 +347,7 @@ struct FuzzTests {
     }
 
     /// The toml++ that TOMLKit 0.6.0 bundles fails an assertion in `parse_key()` on a table header whose key starts
-    /// with a character that cannot start a key; ``TableHeaderCheck`` refuses those first.
+    /// with a character that cannot start a key; ``KnownParserCrashes`` refuses those first.
     @Test("a table header that starts with no key is refused, not a crash; arrays that start a line are not headers")
     func tableHeaderWithoutKey() async throws {
         await #expect(processExitsWith: .success) {
@@ -366,9 +366,9 @@ struct FuzzTests {
             ["x"],
             ]
             """
-        #expect(TableHeaderCheck.lineOfHeaderWithoutKey(in: fine) == nil)
-        #expect(TableHeaderCheck.lineOfHeaderWithoutKey(in: "a = '''\n[=\n'''\n[environment]") == nil)
-        #expect(TableHeaderCheck.lineOfHeaderWithoutKey(in: "a = 1\n\n[=") == 3)
+        #expect(KnownParserCrashes.lineOfHeaderWithoutKey(in: fine) == nil)
+        #expect(KnownParserCrashes.lineOfHeaderWithoutKey(in: "a = '''\n[=\n'''\n[environment]") == nil)
+        #expect(KnownParserCrashes.lineOfHeaderWithoutKey(in: "a = 1\n\n[=") == 3)
     }
 }
 

@@ -55,6 +55,24 @@ struct HardeningTests {
         #expect(layer.instances == 3)
     }
 
+    @Test(
+        "'}' where an array value belongs, which made toml++ abort (found by fuzz-config), is refused naming the line",
+        arguments: ["a = [}\n", "a = [}]\n", "a = [1,}]\n", "a = [ # c\n }]\n", "a = [[}]]\n", "b = 1\na = [\n\n  }]"])
+    func closingBraceInArray(text: String) {
+        #expect(throws: ConfigurationError.self) { try ConfigurationFile.parse(text, path: "app.toml") }
+        #expect(KnownParserCrashes.first(in: text)?.problem == "'}' where an array value belongs")
+    }
+
+    @Test("arrays and inline tables that toml++ parses are not taken for that case")
+    func arraysThatParse() throws {
+        for text in [
+            "a = [{b = 1}]", "a = [1, {}]", "a = [ ]", "a = [\n  1, # one\n  2,\n]", "a = \"[}\"",
+            "[t]\nb = [[1], [2]]",
+        ] {
+            #expect(KnownParserCrashes.first(in: text) == nil, "\(text)")
+        }
+    }
+
     @Test("a notify socket passes on at most 32 datagrams not yet consumed; the rest wait in the kernel, none lost")
     func notifyFlowControl() throws {
         let directory = "/tmp/supervisor-flow-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"

@@ -87,9 +87,8 @@ public enum ConfigurationFile {
     public static func parse(_ text: String, path: String) throws(ConfigurationError) -> ConfigurationLayer {
         // The guard must see the text as toml++ does, which skips a byte-order mark.
         let text = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
-        if let line = TableHeaderCheck.lineOfHeaderWithoutKey(in: text) {
-            throw ConfigurationError(
-                "\(path):\(line): not valid TOML: a table header needs a name, e.g. [environment]")
+        if let crash = KnownParserCrashes.first(in: text) {
+            throw ConfigurationError("\(path):\(crash.line): not valid TOML: \(crash.problem)")
         }
         let table: TOMLTable
         do {
@@ -287,18 +286,26 @@ public enum ConfigurationFile {
     }
 }
 
-/// The toml++ that TOMLKit 0.6.0 bundles fails an assertion (aborting, or undefined behaviour in release builds) on a
-/// table header that starts with a character no key can start with (`[[[a]]]`, `[=`, `[.`), fixed upstream in
-/// marzer/tomlplusplus#301. Such headers are refused before the text reaches it.
-enum TableHeaderCheck {
+/// Inputs on which the toml++ that TOMLKit 0.6.0 bundles fails an assertion (aborting the process, or undefined
+/// behaviour in release builds), refused before the text reaches it:
+///
+/// - a table header that starts with a character no key can start with (`[[[a]]]`, `[=`, `[.`), fixed upstream in
+///   marzer/tomlplusplus#301;
+/// - `}` where an array expects a value (`a = [}`, `a = [1, }]`, `a = [[}]]`), which `fuzz-config` found.
+///
+/// A reload parses a file in a child first (``ParserCheck``), so an input missing here fails that reload only.
+enum KnownParserCrashes {
     private static let keyStart = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-\"'".utf8)
 
-    /// The 1-based line of the first top-level `[` or `[[` not followed (after blanks) by a key, or `nil`.
-    static func lineOfHeaderWithoutKey(in text: String) -> Int? {
+    /// The 1-based line of the first input toml++ would crash on, and what is wrong there; `nil` when none.
+    static func first(in text: String) -> (line: Int, problem: String)? {
         let bytes = Array(text.utf8)
         var line = 1
-        var depth = 0
+        // The brackets and braces open at this point: `[` of an array, `{` of an inline table.
+        var open: [UInt8] = []
         var atLineStart = true
+        // Just after an array's `[` or a `,` in an array: a value comes next (blanks, newlines and comments aside).
+        var expectingArrayValue = false
         var index = 0
         func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         func tripleQuote(_ quote: UInt8, at position: Int) -> Bool {
@@ -313,7 +320,7 @@ enum TableHeaderCheck {
                 atLineStart = true
                 index += 1
                 continue
-            case _ where isBlank(byte):
+            case _ where isBlank(byte) || byte == UInt8(ascii: "\r"):
                 index += 1
                 continue
             case UInt8(ascii: "#"):
@@ -340,28 +347,52 @@ enum TableHeaderCheck {
                     index += 1
                 }
                 atLineStart = false
+                expectingArrayValue = false
                 continue
             case UInt8(ascii: "["):
-                if depth == 0 && atLineStart {
+                if open.isEmpty && atLineStart {
                     var next = index + 1
                     if next < bytes.count && bytes[next] == UInt8(ascii: "[") { next += 1 }
                     while next < bytes.count && isBlank(bytes[next]) { next += 1 }
-                    guard next < bytes.count, keyStart.contains(bytes[next]) else { return line }
+                    guard next < bytes.count, keyStart.contains(bytes[next]) else {
+                        return (line, "a table header needs a name, e.g. [environment]")
+                    }
                     // A header: skip to the end of its line.
                     while index < bytes.count && bytes[index] != UInt8(ascii: "\n") { index += 1 }
                     continue
                 }
-                depth += 1
+                open.append(byte)
+                expectingArrayValue = true
+                atLineStart = false
+                index += 1
+                continue
             case UInt8(ascii: "{"):
-                depth += 1
-            case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                depth = max(0, depth - 1)
+                open.append(byte)
+            case UInt8(ascii: "}"):
+                if expectingArrayValue { return (line, "'}' where an array value belongs") }
+                _ = open.popLast()
+            case UInt8(ascii: "]"):
+                _ = open.popLast()
+            case UInt8(ascii: ","):
+                if open.last == UInt8(ascii: "[") {
+                    expectingArrayValue = true
+                    atLineStart = false
+                    index += 1
+                    continue
+                }
             default:
                 break
             }
+            expectingArrayValue = false
             atLineStart = false
             index += 1
         }
         return nil
+    }
+
+    /// The line of the first table header without a name, or `nil` (for tests of that case alone).
+    static func lineOfHeaderWithoutKey(in text: String) -> Int? {
+        guard let crash = first(in: text), crash.problem.hasPrefix("a table header") else { return nil }
+        return crash.line
     }
 }

@@ -6,10 +6,15 @@ import Foundation
 /// `LLVMFuzzerTestOneInput`; built normally (as `swift build` does), it replays files given on the command line,
 /// which is how the test suite checks that the corpus and every crash once found still pass.
 public enum FuzzInput {
-    /// The input as an array.
-    public static func bytes(_ data: UnsafePointer<UInt8>?, _ size: Int) -> [UInt8] {
-        guard let data, size > 0 else { return [] }
-        return Array(UnsafeBufferPointer(start: data, count: size))
+    /// Runs `body` on libFuzzer's input; returns 0, as `LLVMFuzzerTestOneInput` must.
+    public static func run(_ data: UnsafePointer<UInt8>?, _ size: Int, _ body: ([UInt8]) -> Void) -> Int32 {
+        body(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+        return 0
+    }
+
+    /// The replayer's main: runs `body` on the files the command line names, then exits.
+    public static func replayCommandLine(_ body: ([UInt8]) -> Void) -> Never {
+        exit(replay(Array(CommandLine.arguments.dropFirst()), body))
     }
 
     /// Runs `body` on every file named in `arguments` (directories: every file inside, sorted) and returns the exit

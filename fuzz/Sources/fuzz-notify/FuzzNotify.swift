@@ -1,4 +1,3 @@
-import Foundation
 import FuzzSupport
 import SupervisorCore
 
@@ -11,12 +10,8 @@ func fuzzOne(_ bytes: [UInt8]) {
 #if FUZZING
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    fuzzOne(FuzzInput.bytes(data, size))
-    return 0
+    FuzzInput.run(data, size, fuzzOne)
 }
 #else
-@main
-enum Replay {
-    static func main() { exit(FuzzInput.replay(Array(CommandLine.arguments.dropFirst()), fuzzOne)) }
-}
+@main enum Replay { static func main() { FuzzInput.replayCommandLine(fuzzOne) } }
 #endif
