@@ -63,6 +63,27 @@ struct HardeningTests {
         #expect(KnownParserCrashes.first(in: text)?.problem == "'}' where an array value belongs")
     }
 
+    @Test(
+        "a date, a space and one digit, which made toml++ abort (found by fuzz-config), is refused naming the line",
+        arguments: [
+            "d = 2024-01-01 5 \n", "l=0--------- 5 ", "a = [1979-05-27 0]\n", "x = 1\nd = 2024-01-01 5#c",
+            "l=0\u{1B}---\u{01}1-en 5 ", "l=0ééé-éé-éé 5\u{2028}",
+        ])
+    func dateThenOneDigit(text: String) {
+        #expect(throws: ConfigurationError.self) { try ConfigurationFile.parse(text, path: "app.toml") }
+        #expect(KnownParserCrashes.first(in: text)?.problem.hasPrefix("a date and one digit") == true, "\(text)")
+    }
+
+    @Test("dates, date-times and numbers that toml++ parses are not taken for that case")
+    func datesThatParse() {
+        for text in [
+            "d = 1979-05-27\n", "d = 1979-05-27 07:32:00\n", "d = 1979-05-27T07:32:00Z", "n = 1979 \n",
+            "s = \"2024-01-01 5 \"",
+        ] {
+            #expect(KnownParserCrashes.first(in: text) == nil, "\(text)")
+        }
+    }
+
     @Test("arrays and inline tables that toml++ parses are not taken for that case")
     func arraysThatParse() throws {
         for text in [

@@ -291,7 +291,9 @@ public enum ConfigurationFile {
 ///
 /// - a table header that starts with a character no key can start with (`[[[a]]]`, `[=`, `[.`), fixed upstream in
 ///   marzer/tomlplusplus#301;
-/// - `}` where an array expects a value (`a = [}`, `a = [1, }]`, `a = [[}]]`), which `fuzz-config` found.
+/// - `}` where an array expects a value (`a = [}`, `a = [1, }]`, `a = [[}]]`), which `fuzz-config` found;
+/// - a date followed by a space and a single digit (`d = 2024-01-01 5 `): toml++ takes the space for a date-time's `T`
+///   and reads on past the digit where it asserts that no value ends (`fuzz-config` found that too).
 ///
 /// A reload parses a file in a child first (``ParserCheck``), so an input missing here fails that reload only.
 enum KnownParserCrashes {
@@ -311,6 +313,21 @@ enum KnownParserCrashes {
         func tripleQuote(_ quote: UInt8, at position: Int) -> Bool {
             position + 2 < bytes.count && bytes[position] == quote && bytes[position + 1] == quote
                 && bytes[position + 2] == quote
+        }
+        // A value that starts at `start`: ten characters (code points, as toml++ counts them) that start with a digit
+        // and have dashes at 4 and 7, then a space, one digit, and the end of a value. That is never valid TOML.
+        func isDateThenOneDigit(at start: Int) -> Bool {
+            if start > 0 && !" \t=[,{".utf8.contains(bytes[start - 1]) { return false }
+            let scalars = Array(
+                String(decoding: bytes[start..<min(bytes.count, start + 64)], as: UTF8.self).unicodeScalars)
+            func digit(_ index: Int) -> Bool { ("0"..."9").contains(scalars[index]) }
+            func endsValue(_ index: Int) -> Bool {
+                scalars[index].properties.isWhitespace || ",]}#".unicodeScalars.contains(scalars[index])
+            }
+            guard scalars.count > 12, digit(0), scalars[4] == "-", scalars[7] == "-", scalars[10] == " ", digit(11),
+                endsValue(12)
+            else { return false }
+            return !(1..<10).contains(where: endsValue)
         }
         while index < bytes.count {
             let byte = bytes[index]
@@ -373,6 +390,12 @@ enum KnownParserCrashes {
                 _ = open.popLast()
             case UInt8(ascii: "]"):
                 _ = open.popLast()
+            case UInt8(ascii: "0")...UInt8(ascii: "9"):
+                if isDateThenOneDigit(at: index) {
+                    return (
+                        line, "a date and one digit is not a date-time; write the time in full (07:32:00) or quote it"
+                    )
+                }
             case UInt8(ascii: ","):
                 if open.last == UInt8(ascii: "[") {
                     expectingArrayValue = true
