@@ -67,7 +67,7 @@ struct HardeningTests {
         "a date, a space and one digit, which made toml++ abort (found by fuzz-config), is refused naming the line",
         arguments: [
             "d = 2024-01-01 5 \n", "l=0--------- 5 ", "a = [1979-05-27 0]\n", "x = 1\nd = 2024-01-01 5#c",
-            "l=0\u{1B}---\u{01}1-en 5 ", "l=0ééé-éé-éé 5\u{2028}",
+            "l=0\u{1B}---\u{01}1-en 5 ", "l=0ééé-éé-éé 5\u{2028}", "n=6362-04-(= 9\u{FEFF}k", "d = 2024-01-01 5",
         ])
     func dateThenOneDigit(text: String) {
         #expect(throws: ConfigurationError.self) { try ConfigurationFile.parse(text, path: "app.toml") }

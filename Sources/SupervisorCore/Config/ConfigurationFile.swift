@@ -315,17 +315,18 @@ enum KnownParserCrashes {
                 && bytes[position + 2] == quote
         }
         // A value that starts at `start`: ten characters (code points, as toml++ counts them) that start with a digit
-        // and have dashes at 4 and 7, then a space, one digit, and the end of a value. That is never valid TOML.
+        // and have dashes at 4 and 7, then a space and one digit that no other digit follows. toml++ reads such a
+        // date and time past the value (how far depends on its table of white space), and it is never valid TOML.
         func isDateThenOneDigit(at start: Int) -> Bool {
             if start > 0 && !" \t=[,{".utf8.contains(bytes[start - 1]) { return false }
             let scalars = Array(
                 String(decoding: bytes[start..<min(bytes.count, start + 64)], as: UTF8.self).unicodeScalars)
-            func digit(_ index: Int) -> Bool { ("0"..."9").contains(scalars[index]) }
+            func digit(_ index: Int) -> Bool { index < scalars.count && ("0"..."9").contains(scalars[index]) }
             func endsValue(_ index: Int) -> Bool {
                 scalars[index].properties.isWhitespace || ",]}#".unicodeScalars.contains(scalars[index])
             }
-            guard scalars.count > 12, digit(0), scalars[4] == "-", scalars[7] == "-", scalars[10] == " ", digit(11),
-                endsValue(12)
+            guard scalars.count > 11, digit(0), scalars[4] == "-", scalars[7] == "-", scalars[10] == " ", digit(11),
+                !digit(12)
             else { return false }
             return !(1..<10).contains(where: endsValue)
         }
