@@ -64,6 +64,14 @@ struct HardeningTests {
     }
 
     @Test(
+        "U+0085, U+2028 or U+2029 where an array value belongs (found by fuzz-config) is refused, not a crash",
+        arguments: ["n-=[\u{85}", "a = [1, \u{2028}]\n", "a = [ \u{2029} 1]\n", "a = [\n  é]"])
+    func lineSeparatorInArray(text: String) {
+        #expect(throws: ConfigurationError.self) { try ConfigurationFile.parse(text, path: "app.toml") }
+        #expect(KnownParserCrashes.first(in: text)?.problem == "an array value cannot start with a non-ASCII character")
+    }
+
+    @Test(
         "a date, a space and one digit, which made toml++ abort (found by fuzz-config), is refused naming the line",
         arguments: [
             "d = 2024-01-01 5 \n", "l=0--------- 5 ", "a = [1979-05-27 0]\n", "x = 1\nd = 2024-01-01 5#c",

@@ -291,7 +291,8 @@ public enum ConfigurationFile {
 ///
 /// - a table header that starts with a character no key can start with (`[[[a]]]`, `[=`, `[.`), fixed upstream in
 ///   marzer/tomlplusplus#301;
-/// - `}` where an array expects a value (`a = [}`, `a = [1, }]`, `a = [[}]]`), which `fuzz-config` found;
+/// - `}`, or U+0085, U+2028 or U+2029, where an array expects a value (`a = [}`, `a = [1, }]`, `a = [[}]]`), which
+///   `fuzz-config` found;
 /// - a date followed by a space and a single digit (`d = 2024-01-01 5 `): toml++ takes the space for a date-time's `T`
 ///   and reads on past the digit where it asserts that no value ends (`fuzz-config` found that too).
 ///
@@ -389,6 +390,9 @@ enum KnownParserCrashes {
             case UInt8(ascii: "}"):
                 if expectingArrayValue { return (line, "'}' where an array value belongs") }
                 _ = open.popLast()
+            case 0x80...0xFF where expectingArrayValue:
+                // U+0085, U+2028 and U+2029 there make toml++ abort; no value starts with a non-ASCII character.
+                return (line, "an array value cannot start with a non-ASCII character")
             case UInt8(ascii: "]"):
                 _ = open.popLast()
             case UInt8(ascii: "0")...UInt8(ascii: "9"):
