@@ -51,6 +51,10 @@ struct HardeningTests {
         let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
         #expect(throws: ConfigurationError.self) { try ConfigurationFile.parse(bom + Array("[=a]\n".utf8), path: "a") }
         #expect(throws: ConfigurationError.self) { try ConfigurationFile.parse("\u{FEFF}[[[a]]]\n", path: "a") }
+        // More marks after the first, and other characters toml++ takes for white space (found by fuzz-config).
+        for text in ["\u{FEFF}\u{FEFF}\u{FEFF}[[[[s", "\u{3000}[=a]", "x = 1\n\u{A0}\u{2009}[[=a]]"] {
+            #expect(KnownParserCrashes.lineOfHeaderWithoutKey(in: text) != nil, "\(text)")
+        }
         let layer = try ConfigurationFile.parse(bom + Array("instances = 3\n".utf8), path: "a")
         #expect(layer.instances == 3)
     }

@@ -293,6 +293,8 @@ public enum ConfigurationFile {
 ///   marzer/tomlplusplus#301;
 /// - `}`, or U+0085, U+2028 or U+2029, where an array expects a value (`a = [}`, `a = [1, }]`, `a = [[}]]`), which
 ///   `fuzz-config` found;
+/// - a table header without a name after characters toml++ takes for white space, byte-order marks among them
+///   (`\u{FEFF}\u{FEFF}[[[a`);
 /// - a date followed by a space and a single digit (`d = 2024-01-01 5 `): toml++ takes the space for a date-time's `T`
 ///   and reads on past the digit where it asserts that no value ends (`fuzz-config` found that too).
 ///
@@ -330,6 +332,17 @@ enum KnownParserCrashes {
                 !digit(12)
             else { return false }
             return !(1..<10).contains(where: endsValue)
+        }
+        // The length in bytes of the non-ASCII character at `start` when toml++ counts it as white space.
+        func tomlWhitespaceLength(at start: Int) -> Int? {
+            let text = String(decoding: bytes[start..<min(bytes.count, start + 4)], as: UTF8.self)
+            guard let scalar = text.unicodeScalars.first, scalar.value >= 0x80 else { return nil }
+            switch scalar.value {
+            case 0xA0, 0x1680, 0x180E, 0x2000...0x200B, 0x202F, 0x205F, 0x2060, 0x3000, 0xFEFF, 0x85, 0x2028, 0x2029:
+                return String(scalar).utf8.count
+            default:
+                return nil
+            }
         }
         while index < bytes.count {
             let byte = bytes[index]
@@ -393,6 +406,13 @@ enum KnownParserCrashes {
             case 0x80...0xFF where expectingArrayValue:
                 // U+0085, U+2028 and U+2029 there make toml++ abort; no value starts with a non-ASCII character.
                 return (line, "an array value cannot start with a non-ASCII character")
+            case 0x80...0xFF:
+                // toml++ takes these for white space (a byte-order mark after the first among them): a `[` after them
+                // still starts a line for it.
+                if let length = tomlWhitespaceLength(at: index) {
+                    index += length
+                    continue
+                }
             case UInt8(ascii: "]"):
                 _ = open.popLast()
             case UInt8(ascii: "0")...UInt8(ascii: "9"):
