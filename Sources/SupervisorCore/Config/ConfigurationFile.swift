@@ -295,8 +295,8 @@ public enum ConfigurationFile {
 ///   `fuzz-config` found;
 /// - a table header without a name after characters toml++ takes for white space, byte-order marks among them
 ///   (`\u{FEFF}\u{FEFF}[[[a`);
-/// - a date followed by a space and a single digit (`d = 2024-01-01 5 `): toml++ takes the space for a date-time's `T`
-///   and reads on past the digit where it asserts that no value ends (`fuzz-config` found that too).
+/// - malformed dates and times (`d = 2024-01-01 5 `, `n = 4611-04-05t-`), on which toml++'s date and time parser
+///   asserts (`fuzz-config` found several): no setting takes a date or a time, so none is let through.
 ///
 /// A reload parses a file in a child first (``ParserCheck``), so an input missing here fails that reload only.
 enum KnownParserCrashes {
@@ -311,38 +311,39 @@ enum KnownParserCrashes {
         var atLineStart = true
         // Just after an array's `[` or a `,` in an array: a value comes next (blanks, newlines and comments aside).
         var expectingArrayValue = false
+        // Just after a key's `=`: its value comes next (blanks aside).
+        var expectingValue = false
         var index = 0
         func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
         func tripleQuote(_ quote: UInt8, at position: Int) -> Bool {
             position + 2 < bytes.count && bytes[position] == quote && bytes[position + 1] == quote
                 && bytes[position + 2] == quote
         }
-        // A value that starts at `start`: ten characters (code points, as toml++ counts them) that start with a digit
-        // and have dashes at 4 and 7, then a space and one digit that no other digit follows. toml++ reads such a
-        // date and time past the value (how far depends on its table of white space), and it is never valid TOML.
-        func isDateThenOneDigit(at start: Int) -> Bool {
-            if start > 0 && !" \t=[,{".utf8.contains(bytes[start - 1]) { return false }
-            let scalars = Array(
-                String(decoding: bytes[start..<min(bytes.count, start + 64)], as: UTF8.self).unicodeScalars)
-            func digit(_ index: Int) -> Bool { index < scalars.count && ("0"..."9").contains(scalars[index]) }
-            func endsValue(_ index: Int) -> Bool {
-                scalars[index].properties.isWhitespace || ",]}#".unicodeScalars.contains(scalars[index])
+        // A bare value at `start` that toml++ would read as a date or a time: a digit (after an optional sign), and
+        // a ':' or a '-' that is not an exponent's sign before the value ends. Its date and time parser fails
+        // assertions on many malformed ones (`2024-01-01 5`, `4611-04-05t-`), and no setting takes a date or time.
+        func isDateOrTime(at start: Int) -> Bool {
+            var token: [Unicode.Scalar] = []
+            for scalar in String(decoding: bytes[start..<min(bytes.count, start + 128)], as: UTF8.self).unicodeScalars {
+                if scalar.properties.isWhitespace || ",]}#".unicodeScalars.contains(scalar)
+                    || Self.tomlWhitespaceLength(of: scalar) != nil
+                {
+                    break
+                }
+                token.append(scalar)
             }
-            guard scalars.count > 11, digit(0), scalars[4] == "-", scalars[7] == "-", scalars[10] == " ", digit(11),
-                !digit(12)
-            else { return false }
-            return !(1..<10).contains(where: endsValue)
+            if token.first == "+" || token.first == "-" { token.removeFirst() }
+            guard let first = token.first, ("0"..."9").contains(first) else { return false }
+            for (offset, scalar) in token.enumerated().dropFirst() {
+                if scalar == ":" { return true }
+                if scalar == "-" && token[offset - 1] != "e" && token[offset - 1] != "E" { return true }
+            }
+            return false
         }
         // The length in bytes of the non-ASCII character at `start` when toml++ counts it as white space.
         func tomlWhitespaceLength(at start: Int) -> Int? {
             let text = String(decoding: bytes[start..<min(bytes.count, start + 4)], as: UTF8.self)
-            guard let scalar = text.unicodeScalars.first, scalar.value >= 0x80 else { return nil }
-            switch scalar.value {
-            case 0xA0, 0x1680, 0x180E, 0x2000...0x200B, 0x202F, 0x205F, 0x2060, 0x3000, 0xFEFF, 0x85, 0x2028, 0x2029:
-                return String(scalar).utf8.count
-            default:
-                return nil
-            }
+            return text.unicodeScalars.first.flatMap(Self.tomlWhitespaceLength(of:))
         }
         while index < bytes.count {
             let byte = bytes[index]
@@ -350,6 +351,7 @@ enum KnownParserCrashes {
             case UInt8(ascii: "\n"):
                 line += 1
                 atLineStart = true
+                expectingValue = false
                 index += 1
                 continue
             case _ where isBlank(byte) || byte == UInt8(ascii: "\r"):
@@ -380,6 +382,7 @@ enum KnownParserCrashes {
                 }
                 atLineStart = false
                 expectingArrayValue = false
+                expectingValue = false
                 continue
             case UInt8(ascii: "["):
                 if open.isEmpty && atLineStart {
@@ -395,6 +398,7 @@ enum KnownParserCrashes {
                 }
                 open.append(byte)
                 expectingArrayValue = true
+                expectingValue = false
                 atLineStart = false
                 index += 1
                 continue
@@ -415,12 +419,15 @@ enum KnownParserCrashes {
                 }
             case UInt8(ascii: "]"):
                 _ = open.popLast()
-            case UInt8(ascii: "0")...UInt8(ascii: "9"):
-                if isDateThenOneDigit(at: index) {
-                    return (
-                        line, "a date and one digit is not a date-time; write the time in full (07:32:00) or quote it"
-                    )
+            case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"):
+                if expectingValue || expectingArrayValue, isDateOrTime(at: index) {
+                    return (line, "dates and times are not settings here; quote the value if it is text")
                 }
+            case UInt8(ascii: "="):
+                expectingValue = true
+                atLineStart = false
+                index += 1
+                continue
             case UInt8(ascii: ","):
                 if open.last == UInt8(ascii: "[") {
                     expectingArrayValue = true
@@ -432,10 +439,22 @@ enum KnownParserCrashes {
                 break
             }
             expectingArrayValue = false
+            expectingValue = false
             atLineStart = false
             index += 1
         }
         return nil
+    }
+
+    /// The length in bytes of `scalar` when it is a non-ASCII character toml++ counts as white space (horizontal, or
+    /// vertical), else `nil`.
+    static func tomlWhitespaceLength(of scalar: Unicode.Scalar) -> Int? {
+        switch scalar.value {
+        case 0xA0, 0x1680, 0x180E, 0x2000...0x200B, 0x202F, 0x205F, 0x2060, 0x3000, 0xFEFF, 0x85, 0x2028, 0x2029:
+            String(scalar).utf8.count
+        default:
+            nil
+        }
     }
 
     /// The line of the first table header without a name, or `nil` (for tests of that case alone).
