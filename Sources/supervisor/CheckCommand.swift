@@ -12,6 +12,8 @@ struct CheckCommand: ParsableCommand {
     func run() throws {
         let configuration: Configuration
         do {
+            // In a child first, as a reload does: a file that crashes the parser is reported, not an abort.
+            if let path = options.config { try ParserCheck.parseInChild(path: path) }
             configuration = try options.source(environment: SystemInfo.environment()).load()
         } catch {
             throw ValidationFailure(error.message)

@@ -13,7 +13,7 @@ import Glibc
 /// `/proc/self/exe`) on its standard input, and parses them in process only after that child parsed them and exited
 /// 0. The parser is deterministic: bytes it survived once it survives again. The child's standard output and error,
 /// an error message or the text of an assertion, come back in a memory file.
-struct ParserCheck {
+public struct ParserCheck {
     /// How long the child may take: a parse takes milliseconds, so this only ends a parser that loops.
     static let timeout: Duration = .seconds(10)
     /// The most of the child's output read back.
@@ -63,6 +63,32 @@ struct ParserCheck {
         } catch {
             Glibc.close(output)
             throw error
+        }
+    }
+
+    /// For a process that reaps its own children (`supervisor check`): parses the file at `path` in a child and
+    /// waits for it, so that a crash of the parser is reported as an error instead of ending the caller.
+    ///
+    /// - Throws: ``ConfigurationError`` with what the child said, or how it crashed.
+    public static func parseInChild(path: String) throws(ConfigurationError) {
+        let bytes = try ConfigurationFile.read(path: path)
+        let null = open("/dev/null", O_RDWR | O_CLOEXEC)
+        defer { Glibc.close(null) }
+        let check: ParserCheck
+        do {
+            check = try start(
+                program: "/proc/self/exe", arguments: ["supervisor", "parse-config", path], path: path, bytes: bytes,
+                nullDevice: null)
+        } catch {
+            throw ConfigurationError("cannot start the config parser for \(path): \(error)")
+        }
+        defer { check.close() }
+        var status: Int32 = 0
+        while waitpid(check.pid, &status, 0) < 0 && errno == EINTR {}
+        switch check.verdict(ExitStatus(waitStatus: status)) {
+        case .parsed: return
+        case .refused(let message): throw ConfigurationError(message)
+        case .crashed(let message): throw ConfigurationError("\(message); please report the file as a bug")
         }
     }
 
