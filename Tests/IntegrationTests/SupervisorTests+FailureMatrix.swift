@@ -317,9 +317,10 @@ extension SupervisorTests {
         #expect(reload.exitCode == 1)
         #expect(reload.stderr.contains("exited with status 0 before it was ready; rolled back to generation 1"))
         #expect(try supervisor.readyPIDs() == before)
-        // The children it left behind in its process group went with it.
+        // The children it left behind in its process group went with it. The first instance to exit fails the release,
+        // and the other may be stopped before its script forked: at least one left a child.
         let children = [0, 1].compactMap { Self.pid(writtenTo: "\(directory)/daemon-\($0)") }
-        #expect(children.count == 2)
+        #expect(!children.isEmpty)
         #expect(eventually { children.allSatisfy { !isAlive($0) } }, "left behind: \(children.filter(isAlive))")
         #expect(pidsAnswering(port: port, expected: before) == before)
     }
