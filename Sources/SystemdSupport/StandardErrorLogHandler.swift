@@ -21,7 +21,8 @@ public struct StandardErrorLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         // Messages quote what instances sent (a malformed notify value, a probe's answer): never raw.
-        var text = "\(label): \(PrintableText.escaped(event.message.description))"
+        let message = event.message.description
+        var text = "\(label): \(PrintableText.isPlain(message.utf8) ? message : PrintableText.escaped(message))"
         let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
         if !merged.isEmpty {
             text += " " + merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")

@@ -60,11 +60,9 @@ public enum ConfigurationFile {
         }
     }
 
-    /// Parses the bytes of a file; `path` only names it in errors. A UTF-8 byte-order mark at the start is skipped,
-    /// as TOML parsers do.
+    /// Parses the bytes of a file; `path` only names it in errors.
     public static func parse(_ bytes: [UInt8], path: String) throws(ConfigurationError) -> ConfigurationLayer {
-        let text = bytes.starts(with: byteOrderMark) ? Array(bytes.dropFirst(byteOrderMark.count)) : bytes
-        guard let string = String(validating: text, as: UTF8.self) else {
+        guard let string = String(validating: bytes, as: UTF8.self) else {
             throw ConfigurationError("config file \(path) is not valid UTF-8")
         }
         return try parse(string, path: path)
@@ -81,9 +79,8 @@ public enum ConfigurationFile {
         _ = try parse(bytes, path: path)
     }
 
-    private static let byteOrderMark: [UInt8] = [0xEF, 0xBB, 0xBF]
-
-    /// Parses TOML text; `path` only names the file in errors.
+    /// Parses TOML text; `path` only names the file in errors. A byte-order mark at the start is skipped, as TOML
+    /// parsers do.
     public static func parse(_ text: String, path: String) throws(ConfigurationError) -> ConfigurationLayer {
         // The guard must see the text as toml++ does, which skips a byte-order mark.
         let text = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text

@@ -34,6 +34,15 @@ public struct ParserCheck {
         case crashed(String)
     }
 
+    /// Starts `supervisor parse-config PATH`, this same binary, reading `bytes` on its standard input.
+    ///
+    /// - Throws: ``SystemCallError`` when the memory files cannot be made or the program cannot start.
+    static func start(path: String, bytes: [UInt8], nullDevice: Int32) throws(SystemCallError) -> ParserCheck {
+        try start(
+            program: "/proc/self/exe", arguments: ["supervisor", "parse-config", path], path: path, bytes: bytes,
+            nullDevice: nullDevice)
+    }
+
     /// Starts `program` (with `arguments`, `arguments[0]` its name) reading `bytes` on its standard input.
     ///
     /// - Throws: ``SystemCallError`` when the memory files cannot be made or the program cannot start.
@@ -76,9 +85,7 @@ public struct ParserCheck {
         defer { Glibc.close(null) }
         let check: ParserCheck
         do {
-            check = try start(
-                program: "/proc/self/exe", arguments: ["supervisor", "parse-config", path], path: path, bytes: bytes,
-                nullDevice: null)
+            check = try start(path: path, bytes: bytes, nullDevice: null)
         } catch {
             throw ConfigurationError("cannot start the config parser for \(path): \(error)")
         }

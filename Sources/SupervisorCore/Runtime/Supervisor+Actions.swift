@@ -76,9 +76,7 @@ extension Supervisor {
         let bytes: [UInt8]
         do { bytes = try ConfigurationFile.read(path: file) } catch { return .configurationFailed(error.message) }
         do {
-            let check = try ParserCheck.start(
-                program: "/proc/self/exe", arguments: ["supervisor", "parse-config", file], path: file, bytes: bytes,
-                nullDevice: nullDevice)
+            let check = try ParserCheck.start(path: file, bytes: bytes, nullDevice: nullDevice)
             parserCheck = check
             after(ParserCheck.timeout, .parserCheckTimeout(check.pid))
             return nil
