@@ -10,7 +10,6 @@ let strictSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "supervisor",
-    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "supervisor", targets: ["supervisor"]),
         .executable(name: "demo-server", targets: ["demo-server"]),
@@ -123,6 +122,14 @@ let package = Package(
                 // The fuzz tests run the control socket's server in process.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The flags of `run` against the settings table; pure logic, though it imports the executable's module.
+        .testTarget(
+            name: "SupervisorCommandTests",
+            dependencies: [
+                "supervisor", "SupervisorCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
         ),

@@ -1,8 +1,8 @@
 internal import Logging
 internal import NIOHTTP1
-public import Prometheus
+package import Prometheus
 internal import SupervisedServer
-public import SupervisorCore
+package import SupervisorCore
 import Synchronization
 
 /// The supervisor's HTTP endpoint (``HealthRoutes``), served with the same lossless HTTP server as the demo
@@ -14,11 +14,11 @@ import Synchronization
 /// (those beyond get `503` and are closed, and the refusals are logged), and one idle for ``idleTimeout`` is
 /// closed. Health checkers and scrapers need a handful; idle connections by the thousand would otherwise take every
 /// descriptor of the supervisor, which then cannot start instances.
-public final class HealthEndpoint: Sendable {
+package final class HealthEndpoint: Sendable {
     /// Connections open at once, at most.
-    public static let maximumConnections = 64
+    package static let maximumConnections = 64
     /// How long a connection may wait for its next request.
-    public static let idleTimeout: Duration = .seconds(5)
+    package static let idleTimeout: Duration = .seconds(5)
 
     private let server: SupervisedHTTPServer
 
@@ -29,7 +29,7 @@ public final class HealthEndpoint: Sendable {
     /// Binds `address` and starts answering.
     ///
     /// - Throws: an error naming the address when it cannot be bound, e.g. when it is in use.
-    public static func start(
+    package static func start(
         address: SupervisorCore.ListenAddress,
         observer: SupervisorObserver,
         registry: PrometheusCollectorRegistry
@@ -57,7 +57,7 @@ public final class HealthEndpoint: Sendable {
     }
 
     /// Stops answering: finishes the requests in flight, then closes.
-    public func stop() async {
+    package func stop() async {
         await server.drain()
     }
 }

@@ -1,8 +1,8 @@
 internal import NIOCore
-public import NIOHTTP1
-public import Prometheus
-public import SupervisedServer
-public import SupervisorCore
+package import NIOHTTP1
+package import Prometheus
+package import SupervisedServer
+package import SupervisorCore
 
 #if canImport(FoundationEssentials)
 internal import FoundationEssentials
@@ -21,13 +21,13 @@ internal import Foundation
 ///
 /// `HEAD` is answered like `GET`; other methods get 405, other paths 404. Bodies of the probes are one line a person
 /// can read.
-public struct HealthRoutes: Sendable {
+package struct HealthRoutes: Sendable {
     let observer: SupervisorObserver
     let registry: PrometheusCollectorRegistry
     /// How long `/healthz` waits for the event loop.
     let livenessTimeout: Duration
 
-    public init(
+    package init(
         observer: SupervisorObserver, registry: PrometheusCollectorRegistry, livenessTimeout: Duration = .seconds(1)
     ) {
         self.observer = observer
@@ -36,10 +36,10 @@ public struct HealthRoutes: Sendable {
     }
 
     /// The paths served.
-    public static let paths = ["/healthz", "/readyz", "/status", "/metrics"]
+    package static let paths = ["/healthz", "/readyz", "/status", "/metrics"]
 
     /// The response to a request for `uri` with `method`.
-    public func respond(method: HTTPMethod, uri: String) async -> HTTPServerResponse {
+    package func respond(method: HTTPMethod, uri: String) async -> HTTPServerResponse {
         let path = String(uri.prefix { $0 != "?" })
         guard Self.paths.contains(path) else {
             return text(.notFound, "not found: \(path); try \(Self.paths.joined(separator: ", "))")

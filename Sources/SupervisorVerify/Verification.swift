@@ -1,30 +1,30 @@
 import Dispatch
 internal import NIOCore
-public import SupervisorCore
+package import SupervisorCore
 
 /// What `supervisor verify` does to a running supervisor: load in each connection style, reloads under it.
-public struct VerificationPlan: Sendable {
+package struct VerificationPlan: Sendable {
     /// Where the load goes (a wildcard listen address is reached on loopback).
-    public var host: String
-    public var port: Int
-    public var path: String
+    package var host: String
+    package var port: Int
+    package var path: String
     /// `keep-alive` and/or `new-connection`, in order.
-    public var styles: [String]
-    public var connections: Int
-    public var threads: Int
+    package var styles: [String]
+    package var connections: Int
+    package var threads: Int
     /// Load with no reload first, per style.
-    public var warmup: Duration
-    public var reloads: Int
-    public var requestTimeout: Duration
+    package var warmup: Duration
+    package var reloads: Int
+    package var requestTimeout: Duration
     /// Load after the last reload, so failures it caused late are counted.
-    public var settle: Duration
+    package var settle: Duration
     /// How the server is run, for the report.
-    public var stopSignal: String
-    public var drainTimeout: Duration
+    package var stopSignal: String
+    package var drainTimeout: Duration
     /// How long to wait for the first generation.
-    public var startTimeout: Duration
+    package var startTimeout: Duration
 
-    public init(
+    package init(
         host: String, port: Int, path: String, styles: [String], connections: Int, threads: Int, warmup: Duration,
         reloads: Int, requestTimeout: Duration, settle: Duration, stopSignal: String, drainTimeout: Duration,
         startTimeout: Duration
@@ -45,14 +45,14 @@ public struct VerificationPlan: Sendable {
     }
 
     /// The connection styles this knows.
-    public static let knownStyles = [LoadSettings.Style.keepAlive.rawValue, LoadSettings.Style.newConnection.rawValue]
+    package static let knownStyles = [LoadSettings.Style.keepAlive.rawValue, LoadSettings.Style.newConnection.rawValue]
 }
 
 /// Drives a verification against the supervisor `control` reaches: waits until its first generation serves, then for
 /// each connection style runs the load, lets it settle, and reloads `plan.reloads` times under it, each reload
 /// waiting until the old instances are gone (`reload --wait-drained`); then judges.
-public enum Verification {
-    public static func run(
+package enum Verification {
+    package static func run(
         _ plan: VerificationPlan,
         control: ControlClient,
         progress: @escaping @Sendable (String) -> Void
@@ -199,7 +199,7 @@ public enum Verification {
 
     /// Sends a request to the supervisor and returns every reply line, on a thread of its own: the control client
     /// blocks, possibly for a whole drain.
-    public static func send(_ request: ControlRequest, to control: ControlClient) async throws -> [ControlReply] {
+    package static func send(_ request: ControlRequest, to control: ControlClient) async throws -> [ControlReply] {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 var replies: [ControlReply] = []

@@ -31,9 +31,9 @@ struct ClientOptions: ParsableArguments {
     /// A client for the supervisor these options point at.
     func client(environment: [String: String]) throws(ConfigurationError) -> ControlClient {
         let file = try config.map { path throws(ConfigurationError) in try ConfigurationFile.load(path: path) }
-        let name = name ?? file?.name ?? Configuration.defaultName
+        let name = name ?? (file ?? ConfigurationLayer()).value(Settings.name)
         let location = try ControlSocketLocation(
-            explicit: controlSocket ?? file?.controlSocket, name: name, environment: environment)
+            explicit: controlSocket ?? file?[Settings.controlSocket], name: name, environment: environment)
         return ControlClient(path: location.existingPath, name: name)
     }
 }

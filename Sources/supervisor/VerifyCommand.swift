@@ -152,19 +152,19 @@ struct VerifyCommand: AsyncParsableCommand {
         } catch {
             throw ValidationFailure(error.message)
         }
-        layer.name = "verify-\(getpid())"
-        layer.controlSocket = "\(directory)/control.sock"
+        layer[Settings.name] = "verify-\(getpid())"
+        layer[Settings.controlSocket] = "\(directory)/control.sock"
         func load(_ layer: ConfigurationLayer) throws(ConfigurationError) -> (ConfigurationSource, Configuration) {
             let source = ConfigurationSource(
                 file: options.config, flags: layer, defaultInstances: SystemInfo.processorCount(),
                 searchPath: environment["PATH"])
             return (source, try source.load())
         }
-        if layer.listen == nil, let loaded = try? load(layer), !loaded.1.listen.isEmpty { return loaded }
-        if layer.listen == nil {
+        if layer[Settings.listen] == nil, let loaded = try? load(layer), !loaded.1.listen.isEmpty { return loaded }
+        if layer[Settings.listen] == nil {
             let port = try Self.freePort()
-            layer.listen = [try! ListenAddress(parsing: "127.0.0.1:\(port)")]
-            layer.command = layer.command?.map { $0.replacing("{port}", with: String(port)) }
+            layer[Settings.listen] = [try! ListenAddress(parsing: "127.0.0.1:\(port)")]
+            layer[Settings.command] = layer[Settings.command]?.map { $0.replacing("{port}", with: String(port)) }
         }
         do {
             return try load(layer)

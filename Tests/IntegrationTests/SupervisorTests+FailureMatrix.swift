@@ -199,7 +199,9 @@ extension SupervisorTests {
         // SIGKILL" when it held connections.
         #expect(
             eventually {
-                supervisor.log.split(separator: "\n").contains { $0.contains("2 s of SIGTERM") && $0.hasSuffix(": SIGKILL") }
+                supervisor.log.split(separator: "\n").contains {
+                    $0.contains("2 s of SIGTERM") && $0.hasSuffix(": SIGKILL")
+                }
             })
         #expect(try eventually { try supervisor.status().instances.count == 2 })
     }

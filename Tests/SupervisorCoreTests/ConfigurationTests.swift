@@ -48,8 +48,10 @@ struct ConfigurationTests {
     @Test("defaults: notify readiness, 60 s ready timeout, SIGTERM, 30 s drain, all at once, the CPU count, app mode")
     func defaults() throws {
         var flags = ConfigurationLayer()
-        flags.command = ["/bin/true"]
-        flags.listen = [ListenAddress(host: "127.0.0.1", port: 80), ListenAddress(host: "::1", port: 80, name: "v6")]
+        flags[Settings.command] = ["/bin/true"]
+        flags[Settings.listen] = [
+            ListenAddress(host: "127.0.0.1", port: 80), ListenAddress(host: "::1", port: 80, name: "v6"),
+        ]
         let configuration = try Configuration(flags, defaultInstances: 3)
         #expect(configuration.listen.map(\.name) == ["listen0", "v6"])
         #expect(configuration.listenMode == .app)
@@ -75,8 +77,8 @@ struct ConfigurationTests {
             B = "file"
             """)
         var flags = ConfigurationLayer()
-        flags.instances = 2
-        flags.environment = ["B": "flag"]
+        flags[Settings.instances] = 2
+        flags[Settings.environment] = ["B": "flag"]
         let configuration = try Configuration(flags.overriding(file), defaultInstances: 1)
         #expect(configuration.instances == 2)
         #expect(configuration.command == ["/bin/sleep", "1"])

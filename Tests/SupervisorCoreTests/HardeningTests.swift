@@ -56,7 +56,7 @@ struct HardeningTests {
             #expect(KnownParserCrashes.lineOfHeaderWithoutKey(in: text) != nil, "\(text)")
         }
         let layer = try ConfigurationFile.parse(bom + Array("instances = 3\n".utf8), path: "a")
-        #expect(layer.instances == 3)
+        #expect(layer[Settings.instances] == 3)
     }
 
     @Test(

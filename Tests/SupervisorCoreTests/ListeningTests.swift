@@ -10,10 +10,10 @@ import Glibc
 struct ListeningTests {
     private func configuration(_ mode: ListenMode, instances: Int, listen: [String]) throws -> Configuration {
         var layer = ConfigurationLayer()
-        layer.command = ["/bin/true"]
-        layer.instances = instances
-        layer.listenMode = mode
-        layer.listen = try listen.map { try ListenAddress(parsing: $0) }
+        layer[Settings.command] = ["/bin/true"]
+        layer[Settings.instances] = instances
+        layer[Settings.listenMode] = mode
+        layer[Settings.listen] = try listen.map { try ListenAddress(parsing: $0) }
         return try Configuration(layer, defaultInstances: 1)
     }
 

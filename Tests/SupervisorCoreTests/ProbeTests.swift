@@ -32,9 +32,9 @@ struct ProbeTests {
 
     private func configuration(_ build: (inout ConfigurationLayer) -> Void) throws -> Configuration {
         var layer = ConfigurationLayer()
-        layer.command = ["/bin/true"]
-        layer.instances = 2
-        layer.listen = [ListenAddress(host: "127.0.0.1", port: 8080)]
+        layer[Settings.command] = ["/bin/true"]
+        layer[Settings.instances] = 2
+        layer[Settings.listen] = [ListenAddress(host: "127.0.0.1", port: 8080)]
         build(&layer)
         return try Configuration(layer, defaultInstances: 1)
     }
@@ -43,35 +43,41 @@ struct ProbeTests {
     func sharedPortRefused() throws {
         #expect {
             try configuration {
-                $0.readiness = .http(try! ProbeURL(parsing: "http://127.0.0.1:8080/health", for: "ready"))
+                $0[Settings.ready] = ReadinessProbe.http(
+                    try! ProbeURL(parsing: "http://127.0.0.1:8080/health", for: "ready"))
             }
         } throws: { error in
             ((error as? ConfigurationError)?.message ?? "").contains("is the same URL for every instance")
         }
         #expect {
             try configuration {
-                $0.adminPortBase = 8079
-                $0.liveness = .http(try! ProbeURL(parsing: "http://127.0.0.1:{port}/health", for: "liveness"))
+                $0[Settings.adminPortBase] = 8079
+                $0[Settings.liveness] = LivenessProbe.http(
+                    try! ProbeURL(parsing: "http://127.0.0.1:{port}/health", for: "liveness"))
             }
         } throws: { error in
             ((error as? ConfigurationError)?.message ?? "").contains("targets the service port 8080")
         }
         #expect(throws: ConfigurationError.self) {
-            try configuration { $0.readiness = .http(try! ProbeURL(parsing: "http://127.0.0.1:{port}/", for: "ready")) }
+            try configuration {
+                $0[Settings.ready] = ReadinessProbe.http(
+                    try! ProbeURL(parsing: "http://127.0.0.1:{port}/", for: "ready"))
+            }
         }
         let fine = try configuration {
-            $0.adminPortBase = 9000
-            $0.readiness = .http(try! ProbeURL(parsing: "http://127.0.0.1:{port}/ready", for: "ready"))
+            $0[Settings.adminPortBase] = 9000
+            $0[Settings.ready] = ReadinessProbe.http(
+                try! ProbeURL(parsing: "http://127.0.0.1:{port}/ready", for: "ready"))
         }
         #expect(fine.readiness.description == "http:http://127.0.0.1:{port}/ready")
     }
 
     @Test("min-ready must be reachable; probe timing must be positive")
     func limits() {
-        #expect(throws: ConfigurationError.self) { try configuration { $0.minReady = 3 } }
-        #expect(throws: ConfigurationError.self) { try configuration { $0.watchdog = .zero } }
-        #expect(throws: ConfigurationError.self) { try configuration { $0.livenessThreshold = 0 } }
-        #expect(throws: ConfigurationError.self) { try configuration { $0.adminPortBase = 65535 } }
+        #expect(throws: ConfigurationError.self) { try configuration { $0[Settings.minReady] = 3 } }
+        #expect(throws: ConfigurationError.self) { try configuration { $0[Settings.watchdogSec] = Duration.zero } }
+        #expect(throws: ConfigurationError.self) { try configuration { $0[Settings.livenessThreshold] = 0 } }
+        #expect(throws: ConfigurationError.self) { try configuration { $0[Settings.adminPortBase] = 65535 } }
     }
 
     @Test("/readyz: ready with min-ready instances, not while shutting down; the body says why")

@@ -1,55 +1,53 @@
 /// A complete, validated configuration: defaults, then the config file, then command-line flags.
-public struct Configuration: Equatable, Sendable {
-    public var name: String
-    public var instances: Int
+package struct Configuration: Equatable, Sendable {
+    package var name: String
+    package var instances: Int
     /// Where the instances serve, each named (`listen0`, `listen1`, … unless the configuration named it).
-    public var listen: [ListenAddress]
+    package var listen: [ListenAddress]
     /// Who binds the listening sockets.
-    public var listenMode: ListenMode
+    package var listenMode: ListenMode
     /// Whether the supervisor may set `net.ipv4.tcp_migrate_req` in `app` mode.
-    public var kernelMigrate: KernelMigrate
+    package var kernelMigrate: KernelMigrate
     /// The accept-queue length of the sockets the supervisor binds.
-    public var backlog: Int32
-    public var readiness: ReadinessProbe
+    package var backlog: Int32
+    package var readiness: ReadinessProbe
     /// Each instance's admin port is this plus its slot (`SUPERVISOR_ADMIN_PORT`), for per-instance probes.
-    public var adminPortBase: UInt16?
+    package var adminPortBase: UInt16?
     /// With a value, an instance must send `WATCHDOG=1` at least this often once ready, or it is replaced.
-    public var watchdog: Duration?
+    package var watchdog: Duration?
     /// A periodic check of ready instances; `livenessThreshold` failures in a row get an instance replaced.
-    public var liveness: LivenessProbe?
-    public var livenessInterval: Duration
-    public var livenessThreshold: Int
+    package var liveness: LivenessProbe?
+    package var livenessInterval: Duration
+    package var livenessThreshold: Int
     /// The supervisor's own HTTP endpoint (`/healthz`, `/readyz`, `/status`, `/metrics`); off when `nil`.
-    public var health: ListenAddress?
+    package var health: ListenAddress?
     /// How many instances must be ready for `/readyz` to answer 200.
-    public var minReady: Int
+    package var minReady: Int
     /// How long `/readyz` answers 503 before the instances are told to stop, so load balancers move away first.
-    public var shutdownDelay: Duration
-    public var readyTimeout: Duration
-    public var stopSignal: UnixSignal
-    public var drainTimeout: Duration
+    package var shutdownDelay: Duration
+    package var readyTimeout: Duration
+    package var stopSignal: UnixSignal
+    package var drainTimeout: Duration
     /// `nil`: all instances at once.
-    public var maxSurge: Int?
-    public var controlSocket: String?
+    package var maxSurge: Int?
+    package var controlSocket: String?
     /// Members of this group may use the control socket too (mode 0660 instead of 0600).
-    public var controlGroup: ControlGroup?
+    package var controlGroup: ControlGroup?
     /// The user and groups instances run as; `nil`: the supervisor's own.
-    public var credentials: InstanceCredentials?
+    package var credentials: InstanceCredentials?
     /// How long the previous generation keeps serving after the new one is ready (see ``GenerationPolicy/bake``).
-    public var bake: Duration
+    package var bake: Duration
     /// A reload is refused while this many earlier generations are still draining.
-    public var maxDraining: Int
+    package var maxDraining: Int
     /// Added to each instance's environment, sorted by name.
-    public var environment: [EnvironmentVariable]
+    package var environment: [EnvironmentVariable]
     /// The program and its arguments.
-    public var command: [String]
+    package var command: [String]
 
-    public static let defaultName = "default"
-    public static let defaultReadyTimeout: Duration = .seconds(60)
-    public static let defaultDrainTimeout: Duration = .seconds(30)
+    package static let defaultName = "default"
 
     /// Variables the supervisor sets for every instance itself; a configuration may not set them.
-    public static let reservedEnvironmentNames: Set<String> = [
+    package static let reservedEnvironmentNames: Set<String> = [
         "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
         "SUPERVISOR_INSTANCE", "SUPERVISOR_GENERATION", "SUPERVISOR_LISTEN", "SUPERVISOR_NAME", "SUPERVISOR_ADMIN_PORT",
         "SUPERVISOR_PID",
@@ -59,8 +57,8 @@ public struct Configuration: Equatable, Sendable {
     ///
     /// - Parameter defaultInstances: used when no layer sets `instances` (the CPU count).
     /// - Throws: ``ConfigurationError`` naming the first problem and its fix.
-    public init(_ layer: ConfigurationLayer, defaultInstances: Int) throws(ConfigurationError) {
-        name = layer.name ?? Self.defaultName
+    package init(_ layer: ConfigurationLayer, defaultInstances: Int) throws(ConfigurationError) {
+        name = layer.value(Settings.name)
         guard !name.isEmpty, name.count <= 64,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.@".contains($0)) })
         else {
@@ -68,11 +66,11 @@ public struct Configuration: Equatable, Sendable {
                 "name '\(name)' is not usable; use up to 64 letters, digits, '-', '_', '.' or '@' (it names the "
                     + "control socket)")
         }
-        instances = layer.instances ?? max(1, defaultInstances)
+        instances = layer.value(Settings.instances) ?? max(1, defaultInstances)
         guard (1...1024).contains(instances) else {
             throw ConfigurationError("instances must be between 1 and 1024, not \(instances)")
         }
-        listen = (layer.listen ?? []).enumerated().map { index, address in
+        listen = layer.value(Settings.listen).enumerated().map { index, address in
             address.named(address.name ?? "listen\(index)")
         }
         if Set(listen.map(\.unnamed)).count != listen.count {
@@ -81,32 +79,32 @@ public struct Configuration: Equatable, Sendable {
         if Set(listen.map(\.name)).count != listen.count {
             throw ConfigurationError("two listen addresses have the same name; give each its own")
         }
-        listenMode = layer.listenMode ?? .app
+        listenMode = layer.value(Settings.listenMode)
         if listenMode != .app && listen.isEmpty {
             throw ConfigurationError(
                 "listen-mode \(listenMode.rawValue) needs at least one listen address to bind; add --listen ADDRESS:PORT"
             )
         }
-        kernelMigrate = layer.kernelMigrate ?? .auto
-        let backlog = layer.backlog ?? 1024
+        kernelMigrate = layer.value(Settings.kernelMigrate)
+        let backlog = layer.value(Settings.backlog)
         guard (1...65535).contains(backlog) else {
             throw ConfigurationError("backlog must be between 1 and 65535, not \(backlog)")
         }
         self.backlog = Int32(backlog)
-        readiness = layer.readiness ?? .notify
+        readiness = layer.value(Settings.ready)
         if readiness == .listen && listen.isEmpty {
             throw ConfigurationError("ready = listen needs at least one listen address; add --listen ADDRESS:PORT")
         }
-        adminPortBase = layer.adminPortBase
+        adminPortBase = layer.value(Settings.adminPortBase)
         // Two ports per slot: while an instance is replaced, the old and the new one run side by side.
         if let base = adminPortBase, Int(base) + 2 * instances - 1 > 65535 {
             throw ConfigurationError(
                 "admin-port-base \(base) needs 2 × \(instances) ports (old and new instance of each slot side by "
                     + "side during a reload), which goes past port 65535; use a lower base")
         }
-        liveness = layer.liveness
-        livenessInterval = layer.livenessInterval ?? .seconds(5)
-        livenessThreshold = layer.livenessThreshold ?? 3
+        liveness = layer.value(Settings.liveness)
+        livenessInterval = layer.value(Settings.livenessInterval)
+        livenessThreshold = layer.value(Settings.livenessThreshold)
         guard livenessInterval > .zero else { throw ConfigurationError("liveness-interval must be longer than 0 s") }
         guard livenessThreshold >= 1 else {
             throw ConfigurationError("liveness-threshold must be at least 1, not \(livenessThreshold)")
@@ -117,45 +115,49 @@ public struct Configuration: Equatable, Sendable {
         if case .http(let url) = liveness {
             try Self.check(url, as: "liveness", listen: listen, adminPortBase: adminPortBase, instances: instances)
         }
-        watchdog = layer.watchdog
+        watchdog = layer.value(Settings.watchdogSec)
         if let watchdog, watchdog <= .zero { throw ConfigurationError("watchdog-sec must be longer than 0 s") }
-        health = layer.health
-        minReady = layer.minReady ?? 1
+        health = layer.value(Settings.health)
+        minReady = layer.value(Settings.minReady)
         guard (1...instances).contains(minReady) else {
             throw ConfigurationError(
                 "min-ready must be between 1 and the number of instances (\(instances)), not \(minReady)")
         }
-        shutdownDelay = layer.shutdownDelay ?? .zero
-        readyTimeout = layer.readyTimeout ?? Self.defaultReadyTimeout
-        drainTimeout = layer.drainTimeout ?? Self.defaultDrainTimeout
+        shutdownDelay = layer.value(Settings.shutdownDelay)
+        readyTimeout = layer.value(Settings.readyTimeout)
+        drainTimeout = layer.value(Settings.drainTimeout)
         for (setting, value) in [("ready-timeout", readyTimeout), ("drain-timeout", drainTimeout)] where value <= .zero
         {
             throw ConfigurationError("\(setting) must be longer than 0 s")
         }
-        stopSignal = layer.stopSignal ?? .terminate
+        stopSignal = layer.value(Settings.stopSignal)
         if stopSignal == .kill {
             throw ConfigurationError(
                 "stop-signal KILL gives instances no chance to drain; use TERM (the default) or the signal the "
                     + "program drains on, and rely on drain-timeout for SIGKILL")
         }
-        maxSurge = layer.maxSurge
+        if case .count(let count) = layer.value(Settings.maxSurge) { maxSurge = count } else { maxSurge = nil }
         if let maxSurge, maxSurge < 1 {
             throw ConfigurationError("max-surge must be at least 1, not \(maxSurge)")
         }
-        controlSocket = layer.controlSocket
-        controlGroup = try layer.controlGroup.map { name throws(ConfigurationError) in try ControlGroup(named: name) }
-        bake = layer.bake ?? .zero
-        maxDraining = layer.maxDraining ?? GenerationPolicy.defaultMaxDraining
+        controlSocket = layer.value(Settings.controlSocket)
+        controlGroup = try layer.value(Settings.controlGroup).map { name throws(ConfigurationError) in
+            try ControlGroup(named: name)
+        }
+        bake = layer.value(Settings.bake)
+        maxDraining = layer.value(Settings.maxDraining)
         guard maxDraining >= 1 else { throw ConfigurationError("max-draining must be at least 1, not \(maxDraining)") }
-        if layer.group != nil && layer.user == nil {
+        let user = layer.value(Settings.user)
+        let group = layer.value(Settings.group)
+        if group != nil && user == nil {
             throw ConfigurationError("group needs user as well: --user NAME --group GROUP")
         }
-        credentials = try layer.user.map { user throws(ConfigurationError) in
+        credentials = try user.map { user throws(ConfigurationError) in
             try InstanceCredentials.resolve(
-                user: user, group: layer.group, supervisorUID: InstanceCredentials.currentUID)
+                user: user, group: group, supervisorUID: InstanceCredentials.currentUID)
         }
         guard bake >= .zero else { throw ConfigurationError("bake must not be negative") }
-        environment = layer.environment.sorted { $0.key < $1.key }.map {
+        environment = layer.value(Settings.environment).sorted { $0.key < $1.key }.map {
             EnvironmentVariable(name: $0.key, value: $0.value)
         }
         for variable in environment {
@@ -167,7 +169,7 @@ public struct Configuration: Equatable, Sendable {
                     "environment variable \(variable.name) is set by the supervisor for each instance; remove it")
             }
         }
-        command = layer.command ?? []
+        command = layer.value(Settings.command)
         guard let program = command.first, !program.isEmpty else {
             throw ConfigurationError(
                 "no command to supervise; give it after '--' (supervisor run -- /usr/bin/server --port 8080) or as "
@@ -217,7 +219,7 @@ public struct Configuration: Equatable, Sendable {
     }
 
     /// What the rollout machine needs of this configuration.
-    public var policy: GenerationPolicy {
+    package var policy: GenerationPolicy {
         GenerationPolicy(
             instances: instances, maxSurge: maxSurge ?? instances, readyTimeout: readyTimeout,
             drainTimeout: drainTimeout, stopSignal: stopSignal, bake: bake,
@@ -226,17 +228,17 @@ public struct Configuration: Equatable, Sendable {
 }
 
 /// One `NAME=VALUE` for an instance's environment.
-public struct EnvironmentVariable: Equatable, Sendable {
-    public let name: String
-    public let value: String
+package struct EnvironmentVariable: Equatable, Sendable {
+    package let name: String
+    package let value: String
 
-    public init(name: String, value: String) {
+    package init(name: String, value: String) {
         self.name = name
         self.value = value
     }
 
     /// Parses `NAME=VALUE` as `--env` takes it.
-    public init(assignment: String) throws(ConfigurationError) {
+    package init(assignment: String) throws(ConfigurationError) {
         guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
             throw ConfigurationError("--env '\(assignment)' is not NAME=VALUE")
         }

@@ -17,32 +17,26 @@ internal import TOMLKit
 /// [environment]
 /// LOG_LEVEL = "info"
 /// ```
-public enum ConfigurationFile {
-    /// Every key the file may hold.
-    public static let keys = [
-        "name", "instances", "listen", "listen-mode", "kernel-migrate", "backlog", "ready", "ready-timeout",
-        "admin-port-base", "watchdog-sec", "liveness", "liveness-interval", "liveness-threshold", "health",
-        "min-ready", "shutdown-delay", "stop-signal", "drain-timeout", "max-surge", "bake", "max-draining",
-        "control-socket",
-        "control-group", "user", "group", "environment", "command",
-    ]
+package enum ConfigurationFile {
+    /// Every key the file may hold: one per setting (``Settings/all``).
+    package static var keys: [String] { Settings.all.map(\.key) }
 
     /// The largest config file read: real ones are a few hundred bytes, and a path that names something else
     /// (`/dev/zero`, a log) must not fill the supervisor's memory.
-    public static let sizeLimit = 1 << 20
+    package static let sizeLimit = 1 << 20
 
     /// Reads and parses the file at `path`.
     ///
     /// - Throws: ``ConfigurationError`` when the file cannot be read, is not TOML, or holds an unknown key or a
     ///   value of the wrong kind.
-    public static func load(path: String) throws(ConfigurationError) -> ConfigurationLayer {
+    package static func load(path: String) throws(ConfigurationError) -> ConfigurationLayer {
         try parse(read(path: path), path: path)
     }
 
     /// The bytes of the file at `path`: a regular file of at most ``sizeLimit`` bytes.
     ///
     /// - Throws: ``ConfigurationError`` naming the file and what is wrong with it.
-    public static func read(path: String) throws(ConfigurationError) -> [UInt8] {
+    package static func read(path: String) throws(ConfigurationError) -> [UInt8] {
         do {
             return try FileText.readRegularFile(path, limit: sizeLimit)
         } catch {
@@ -61,7 +55,7 @@ public enum ConfigurationFile {
     }
 
     /// Parses the bytes of a file; `path` only names it in errors.
-    public static func parse(_ bytes: [UInt8], path: String) throws(ConfigurationError) -> ConfigurationLayer {
+    package static func parse(_ bytes: [UInt8], path: String) throws(ConfigurationError) -> ConfigurationLayer {
         guard let string = String(validating: bytes, as: UTF8.self) else {
             throw ConfigurationError("config file \(path) is not valid UTF-8")
         }
@@ -71,7 +65,7 @@ public enum ConfigurationFile {
     /// What `supervisor parse-config` does in a ``ParserCheck`` child: parses the file's bytes from standard input.
     ///
     /// - Throws: ``ConfigurationError`` as ``parse(_:path:)-([UInt8],_)`` does.
-    public static func parseStandardInput(path: String) throws(ConfigurationError) {
+    package static func parseStandardInput(path: String) throws(ConfigurationError) {
         let bytes: [UInt8]
         do { bytes = try FileText.readAll(0, path: "standard input", limit: sizeLimit) } catch {
             throw ConfigurationError("cannot read config file \(path) from standard input: \(error.description)")
@@ -81,7 +75,7 @@ public enum ConfigurationFile {
 
     /// Parses TOML text; `path` only names the file in errors. A byte-order mark at the start is skipped, as TOML
     /// parsers do.
-    public static func parse(_ text: String, path: String) throws(ConfigurationError) -> ConfigurationLayer {
+    package static func parse(_ text: String, path: String) throws(ConfigurationError) -> ConfigurationLayer {
         // The guard must see the text as toml++ does, which skips a byte-order mark.
         let text = text.unicodeScalars.first == "\u{FEFF}" ? String(text.unicodeScalars.dropFirst()) : text
         if let crash = KnownParserCrashes.first(in: text) {
@@ -97,86 +91,13 @@ public enum ConfigurationFile {
         } catch {
             throw ConfigurationError("\(path): not valid TOML: \(error)")
         }
-        let reader = Reader(path: path)
         var layer = ConfigurationLayer()
         for key in table.keys {
             guard let value = table[key] else { continue }
-            switch key {
-            case "name": layer.name = try reader.string(value, key)
-            case "instances": layer.instances = try reader.integer(value, key)
-            case "listen":
-                var addresses: [ListenAddress] = []
-                for text in try reader.stringList(value, key) {
-                    do { addresses.append(try ListenAddress(parsing: text)) } catch {
-                        throw reader.located(error.message)
-                    }
-                }
-                layer.listen = addresses
-            case "ready":
-                do { layer.readiness = try ReadinessProbe(parsing: reader.string(value, key)) } catch {
-                    throw reader.located(error.message)
-                }
-            case "liveness":
-                do { layer.liveness = try LivenessProbe(parsing: reader.string(value, key)) } catch {
-                    throw reader.located(error.message)
-                }
-            case "liveness-interval": layer.livenessInterval = try reader.duration(value, key)
-            case "liveness-threshold": layer.livenessThreshold = try reader.integer(value, key)
-            case "watchdog-sec": layer.watchdog = try reader.duration(value, key)
-            case "admin-port-base":
-                let number = try reader.integer(value, key)
-                guard let port = UInt16(exactly: number), port > 0 else {
-                    throw reader.located("admin-port-base = \(number) is not a port")
-                }
-                layer.adminPortBase = port
-            case "health":
-                do { layer.health = try ListenAddress(parsing: reader.string(value, key)) } catch {
-                    throw reader.located("health: \(error.message)")
-                }
-            case "min-ready": layer.minReady = try reader.integer(value, key)
-            case "shutdown-delay": layer.shutdownDelay = try reader.duration(value, key)
-            case "listen-mode":
-                layer.listenMode = try reader.choice(
-                    value, key, isNot: "a listen mode", use: #""app", "reuseport" or "shared""#)
-            case "kernel-migrate":
-                layer.kernelMigrate = try reader.choice(value, key, isNot: "a choice", use: #""auto", "on" or "off""#)
-            case "backlog": layer.backlog = try reader.integer(value, key)
-            case "ready-timeout": layer.readyTimeout = try reader.duration(value, key)
-            case "drain-timeout": layer.drainTimeout = try reader.duration(value, key)
-            case "stop-signal":
-                var text = value.int.map(String.init) ?? ""
-                if value.int == nil { text = try reader.string(value, key) }
-                guard let signal = UnixSignal(name: text) else {
-                    throw reader.located("stop-signal = \"\(text)\" is not a signal; use a name like TERM, INT, QUIT")
-                }
-                layer.stopSignal = signal
-            case "max-surge":
-                if value.string == "all" {
-                    layer.maxSurge = nil
-                } else {
-                    layer.maxSurge = try reader.integer(value, key)
-                }
-            case "control-socket": layer.controlSocket = try reader.string(value, key)
-            case "control-group": layer.controlGroup = try reader.string(value, key)
-            case "user": layer.user = try reader.string(value, key)
-            case "group": layer.group = try reader.string(value, key)
-            case "bake": layer.bake = try reader.duration(value, key)
-            case "max-draining": layer.maxDraining = try reader.integer(value, key)
-            case "environment": layer.environment = try reader.environment(value)
-            case "command":
-                if let single = value.string {
-                    guard !single.contains(" ") else {
-                        throw reader.located(
-                            "command = \"\(single)\" must be an array of words, e.g. command = [\"/usr/bin/server\", "
-                                + "\"--port\", \"8080\"]")
-                    }
-                    layer.command = [single]
-                } else {
-                    layer.command = try reader.stringList(value, key)
-                }
-            default:
-                throw reader.located(unknownKeyMessage(key))
+            guard let setting = Settings.named(key) else {
+                throw ConfigurationError("\(path): \(unknownKeyMessage(key))")
             }
+            try setting.read(SettingInput(value), from: .file(path), into: &layer)
         }
         return layer
     }
@@ -200,85 +121,30 @@ public enum ConfigurationFile {
         }
         return previous[b.count]
     }
+}
 
-    /// Typed reads that name the file and key in their errors.
-    private struct Reader {
-        let path: String
-
-        func located(_ message: String) -> ConfigurationError { ConfigurationError("\(path): \(message)") }
-
-        /// One of the string values of `Choice`, or an error such as `listen-mode = "x" is not a listen mode; use …`.
-        func choice<Choice: RawRepresentable<String>>(
-            _ value: any TOMLValueConvertible,
-            _ key: String,
-            isNot what: String,
-            use accepted: String
-        ) throws(ConfigurationError) -> Choice {
-            let text = try string(value, key)
-            guard let choice = Choice(rawValue: text) else {
-                throw located("\(key) = \"\(text)\" is not \(what); use \(accepted)")
+extension SettingInput {
+    /// A value of the file. The elements of an array and the entries of a table are read one level deep: no setting
+    /// takes deeper values, so a deeper one only needs its kind named.
+    init(_ value: any TOMLValueConvertible, depth: Int = 1) {
+        if let text = value.string {
+            self = .text(text)
+        } else if let number = value.int {
+            self = .integer(number)
+        } else if let number = value.double {
+            self = .number(number)
+        } else if let flag = value.bool {
+            self = .boolean(flag)
+        } else if depth > 0, let array = value.array {
+            self = .list(array.map { SettingInput($0, depth: depth - 1) })
+        } else if depth > 0, let table = value.table {
+            var entries: [String: SettingInput] = [:]
+            for key in table.keys {
+                if let entry = table[key] { entries[key] = SettingInput(entry, depth: depth - 1) }
             }
-            return choice
-        }
-
-        func string(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> String {
-            guard let text = value.string else { throw wrongType(key, value, "a string") }
-            return text
-        }
-
-        func integer(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> Int {
-            guard let number = value.int else { throw wrongType(key, value, "an integer") }
-            return number
-        }
-
-        func duration(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> Duration {
-            if let seconds = value.int {
-                do { return try Duration.parse(String(seconds), for: key) } catch { throw located(error.message) }
-            }
-            if let seconds = value.double {
-                do { return try Duration.parse(String(seconds), for: key) } catch { throw located(error.message) }
-            }
-            guard let text = value.string else {
-                throw wrongType(key, value, "a duration like \"30s\" or a number of seconds")
-            }
-            do { return try Duration.parse(text, for: key) } catch { throw located(error.message) }
-        }
-
-        func stringList(_ value: any TOMLValueConvertible, _ key: String) throws(ConfigurationError) -> [String] {
-            if let single = value.string { return [single] }
-            guard let array = value.array else { throw wrongType(key, value, "an array of strings") }
-            var result: [String] = []
-            for element in array {
-                guard let text = element.string else { throw wrongType(key, element, "an array of strings") }
-                result.append(text)
-            }
-            return result
-        }
-
-        func environment(_ value: any TOMLValueConvertible) throws(ConfigurationError) -> [String: String] {
-            guard let table = value.table else {
-                throw wrongType("environment", value, "a table like [environment] with NAME = \"value\" lines")
-            }
-            var result: [String: String] = [:]
-            for name in table.keys {
-                guard let entry = table[name] else { continue }
-                if let text = entry.string {
-                    result[name] = text
-                } else if let number = entry.int {
-                    result[name] = String(number)
-                } else if let flag = entry.bool {
-                    result[name] = flag ? "true" : "false"
-                } else {
-                    throw wrongType("environment.\(name)", entry, "a string")
-                }
-            }
-            return result
-        }
-
-        private func wrongType(_ key: String, _ value: any TOMLValueConvertible, _ expected: String)
-            -> ConfigurationError
-        {
-            located("\(key) must be \(expected), not \(value.type)")
+            self = .table(entries)
+        } else {
+            self = .other(value.type.rawValue)
         }
     }
 }

@@ -1,16 +1,16 @@
 /// Where the configuration comes from, so a reload can read it again: the config file (if any) under the
 /// command-line flags given to `run`.
-public struct ConfigurationSource: Sendable {
+package struct ConfigurationSource: Sendable {
     /// The `--config` file.
-    public let file: String?
+    package let file: String?
     /// What the flags set; it wins over the file.
-    public let flags: ConfigurationLayer
+    package let flags: ConfigurationLayer
     /// `instances` when neither sets it: the CPU count.
-    public let defaultInstances: Int
+    package let defaultInstances: Int
     /// The supervisor's `PATH`, to resolve the command.
-    public let searchPath: String?
+    package let searchPath: String?
 
-    public init(file: String?, flags: ConfigurationLayer, defaultInstances: Int, searchPath: String?) {
+    package init(file: String?, flags: ConfigurationLayer, defaultInstances: Int, searchPath: String?) {
         self.file = file
         self.flags = flags
         self.defaultInstances = defaultInstances
@@ -20,13 +20,13 @@ public struct ConfigurationSource: Sendable {
     /// Reads the file, applies the flags, checks every value, and checks that the command can be executed.
     ///
     /// - Throws: ``ConfigurationError`` naming the first problem and its fix.
-    public func load() throws(ConfigurationError) -> Configuration {
+    package func load() throws(ConfigurationError) -> Configuration {
         try load(fileBytes: file.map { path throws(ConfigurationError) in try ConfigurationFile.read(path: path) })
     }
 
     /// ``load()`` with the file's bytes read already (`nil` without a file): a reload parses exactly the bytes a
     /// ``ParserCheck`` child parsed first.
-    public func load(fileBytes: [UInt8]?) throws(ConfigurationError) -> Configuration {
+    package func load(fileBytes: [UInt8]?) throws(ConfigurationError) -> Configuration {
         var fileLayer = ConfigurationLayer()
         if let file, let fileBytes { fileLayer = try ConfigurationFile.parse(fileBytes, path: file) }
         let configuration = try Configuration(flags.overriding(fileLayer), defaultInstances: defaultInstances)

@@ -6,7 +6,7 @@ extension Duration {
     /// Parses `30s`, `500ms`, `1.5s`, `2m`, `1h`, `1m30s`, or a plain number of seconds (`30`, `0.5`).
     ///
     /// - Throws: ``ConfigurationError`` that names `setting` and the accepted forms.
-    public static func parse(_ text: String, for setting: String) throws(ConfigurationError) -> Duration {
+    package static func parse(_ text: String, for setting: String) throws(ConfigurationError) -> Duration {
         let trimmed = text.trimmingCharacters(in: " ")
         let error = ConfigurationError(
             "invalid duration '\(text)' for \(setting); use seconds (30, 0.5) or a value like 500ms, 30s, 2m, 1m30s")

@@ -4,30 +4,30 @@ import Glibc
 
 /// The user and groups instances run as (`--user`, `--group`), resolved when the configuration loads, while the
 /// supervisor keeps its own (so as root it can bind port 80 in `reuseport` or `shared` mode and pass the socket down).
-public struct InstanceCredentials: Equatable, Sendable, CustomStringConvertible {
-    public let userName: String
-    public let uid: UInt32
+package struct InstanceCredentials: Equatable, Sendable, CustomStringConvertible {
+    package let userName: String
+    package let uid: UInt32
     /// The primary group: `--group`, else the user's own.
-    public let gid: UInt32
+    package let gid: UInt32
     /// The user's supplementary groups (as `initgroups` would set them), with `gid` among them.
-    public let groups: [UInt32]
+    package let groups: [UInt32]
 
-    public init(userName: String, uid: UInt32, gid: UInt32, groups: [UInt32]) {
+    package init(userName: String, uid: UInt32, gid: UInt32, groups: [UInt32]) {
         self.userName = userName
         self.uid = uid
         self.gid = gid
         self.groups = groups
     }
 
-    public var description: String { "user \(userName) (uid \(uid), gid \(gid))" }
+    package var description: String { "user \(userName) (uid \(uid), gid \(gid))" }
 
     /// The uid this process runs as.
-    public static var currentUID: UInt32 { getuid() }
+    package static var currentUID: UInt32 { getuid() }
 
     /// Looks up `user` (a name or a uid) and `group` (a name or a gid; the user's primary group when `nil`).
     ///
     /// - Throws: ``ConfigurationError`` naming an unknown user or group, or saying that only root may switch users.
-    public static func resolve(user: String, group: String?, supervisorUID: UInt32) throws(ConfigurationError)
+    package static func resolve(user: String, group: String?, supervisorUID: UInt32) throws(ConfigurationError)
         -> InstanceCredentials
     {
         var entry = passwd()
@@ -87,7 +87,7 @@ public struct InstanceCredentials: Equatable, Sendable, CustomStringConvertible 
 
     /// Whether spawning must change the user and groups: only root does (as another user, ``resolve(user:group:
     /// supervisorUID:)`` allows only the supervisor's own user and groups, which the instance inherits).
-    public var needsSwitch: Bool { getuid() == 0 }
+    package var needsSwitch: Bool { getuid() == 0 }
 
     private static func currentGroups() -> Set<UInt32> {
         var groups = [gid_t](repeating: 0, count: Int(max(0, getgroups(0, nil))))

@@ -7,14 +7,14 @@ import Glibc
 ///
 /// The name is what `LISTEN_FDNAMES` calls the socket in the supervisor-bound listen modes, and what matches a socket
 /// that systemd passes (`FileDescriptorName=`); ``Configuration`` names unnamed addresses `listen0`, `listen1`, ….
-public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
+package struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     /// The IP address, without brackets.
-    public let host: String
-    public let port: UInt16
+    package let host: String
+    package let port: UInt16
     /// The socket's name, if one was given.
-    public let name: String?
+    package let name: String?
 
-    public init(host: String, port: UInt16, name: String? = nil) {
+    package init(host: String, port: UInt16, name: String? = nil) {
         self.host = host
         self.port = port
         self.name = name
@@ -23,7 +23,7 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     /// Parses `[NAME=]ADDR:PORT`.
     ///
     /// - Throws: ``ConfigurationError`` naming the text and the expected form.
-    public init(parsing input: String) throws(ConfigurationError) {
+    package init(parsing input: String) throws(ConfigurationError) {
         let example =
             "use [NAME=]ADDRESS:PORT with an IP address, e.g. 127.0.0.1:8080, [::1]:8080, 0.0.0.0:80 or [::]:80"
         var text = input
@@ -67,18 +67,18 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The same address with another name.
-    public func named(_ name: String) -> ListenAddress { ListenAddress(host: host, port: port, name: name) }
+    package func named(_ name: String) -> ListenAddress { ListenAddress(host: host, port: port, name: name) }
 
     /// The same address without its name, to compare addresses.
-    public var unnamed: ListenAddress { ListenAddress(host: host, port: port) }
+    package var unnamed: ListenAddress { ListenAddress(host: host, port: port) }
 
     /// Listens on every address.
-    public var isWildcard: Bool { host == "0.0.0.0" || host == "::" }
+    package var isWildcard: Bool { host == "0.0.0.0" || host == "::" }
 
-    public var isIPv6: Bool { host.contains(":") }
+    package var isIPv6: Bool { host.contains(":") }
 
     /// `127.0.0.1:8080`, `[::1]:8080`; without the name.
-    public var description: String {
+    package var description: String {
         isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
@@ -106,7 +106,7 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Whether a listening socket from `/proc/net` would take connections meant for this address.
-    public func overlaps(_ socket: ListeningSocket) -> Bool {
+    package func overlaps(_ socket: ListeningSocket) -> Bool {
         guard socket.port == port else { return false }
         if isWildcard || socket.isWildcard { return true }
         return socket.hexAddress == procHexAddress

@@ -1,5 +1,5 @@
 /// Who binds the listening sockets, and so what makes a handover lossless (README.md, "Listen modes").
-public enum ListenMode: String, Sendable, CaseIterable {
+package enum ListenMode: String, Sendable, CaseIterable {
     /// Each instance binds the port itself with `SO_REUSEPORT`; `SUPERVISOR_LISTEN` tells it where. Lossless when
     /// the kernel migrates the connections queued on a closing listener (`net.ipv4.tcp_migrate_req=1`).
     case app
@@ -12,7 +12,7 @@ public enum ListenMode: String, Sendable, CaseIterable {
 }
 
 /// What the supervisor may do about `net.ipv4.tcp_migrate_req` in `app` mode.
-public enum KernelMigrate: String, Sendable, CaseIterable {
+package enum KernelMigrate: String, Sendable, CaseIterable {
     /// Set it to 1 where permitted; otherwise warn and report "lossless: no".
     case auto
     /// Set it to 1, and refuse to start when that is not possible.

@@ -13,7 +13,7 @@ import Glibc
 /// `/proc/self/exe`) on its standard input, and parses them in process only after that child parsed them and exited
 /// 0. The parser is deterministic: bytes it survived once it survives again. The child's standard output and error,
 /// an error message or the text of an assertion, come back in a memory file.
-public struct ParserCheck {
+package struct ParserCheck {
     /// How long the child may take: a parse takes milliseconds, so this only ends a parser that loops.
     static let timeout: Duration = .seconds(10)
     /// The most of the child's output read back.
@@ -79,7 +79,7 @@ public struct ParserCheck {
     /// waits for it, so that a crash of the parser is reported as an error instead of ending the caller.
     ///
     /// - Throws: ``ConfigurationError`` with what the child said, or how it crashed.
-    public static func parseInChild(path: String) throws(ConfigurationError) {
+    package static func parseInChild(path: String) throws(ConfigurationError) {
         let bytes = try ConfigurationFile.read(path: path)
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
         defer { Glibc.close(null) }

@@ -1,5 +1,5 @@
 /// How the supervisor knows an instance is ready.
-public enum ReadinessProbe: Equatable, Sendable, CustomStringConvertible {
+package enum ReadinessProbe: Equatable, Sendable, CustomStringConvertible {
     /// The instance sends `READY=1` over sd_notify.
     case notify
     /// The instance's process tree listens on every `listen` port.
@@ -12,7 +12,7 @@ public enum ReadinessProbe: Equatable, Sendable, CustomStringConvertible {
     /// Parses `notify`, `listen`, `http:URL` or `exec:COMMAND`.
     ///
     /// - Throws: ``ConfigurationError`` naming the text and the accepted forms.
-    public init(parsing text: String) throws(ConfigurationError) {
+    package init(parsing text: String) throws(ConfigurationError) {
         if text == "notify" {
             self = .notify
         } else if text == "listen" {
@@ -33,7 +33,7 @@ public enum ReadinessProbe: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// `notify`, `listen`, `http:URL`, `exec:COMMAND`, as it is written.
-    public var description: String {
+    package var description: String {
         switch self {
         case .notify: "notify"
         case .listen: "listen"
@@ -44,14 +44,14 @@ public enum ReadinessProbe: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// How the supervisor knows a ready instance still works, besides its exit.
-public enum LivenessProbe: Equatable, Sendable, CustomStringConvertible {
+package enum LivenessProbe: Equatable, Sendable, CustomStringConvertible {
     /// `GET` on the instance's own URL answers 2xx.
     case http(ProbeURL)
 
     /// Parses `http:URL`.
     ///
     /// - Throws: ``ConfigurationError`` naming the text and the accepted form.
-    public init(parsing text: String) throws(ConfigurationError) {
+    package init(parsing text: String) throws(ConfigurationError) {
         guard text.hasPrefix("http:") else {
             throw ConfigurationError(
                 "liveness '\(text)' is not a liveness probe; use http:http://127.0.0.1:{port}/health")
@@ -59,7 +59,7 @@ public enum LivenessProbe: Equatable, Sendable, CustomStringConvertible {
         self = .http(try ProbeURL(parsing: String(text.dropFirst(5)), for: "liveness"))
     }
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .http(let url): "http:\(url)"
         }
@@ -68,14 +68,14 @@ public enum LivenessProbe: Equatable, Sendable, CustomStringConvertible {
 
 /// A probe URL for one instance: `http://HOST:PORT/PATH`, where `{slot}` is replaced by the instance's slot and
 /// `{port}` by its admin port (`admin-port-base` + slot, also in its environment as `SUPERVISOR_ADMIN_PORT`).
-public struct ProbeURL: Equatable, Sendable, CustomStringConvertible {
+package struct ProbeURL: Equatable, Sendable, CustomStringConvertible {
     /// The URL as written, with its templates.
-    public let template: String
+    package let template: String
 
     /// Parses and checks the URL's shape; `setting` names the option in errors.
     ///
     /// - Throws: ``ConfigurationError`` when it is not an `http://` URL with a host and a port.
-    public init(parsing text: String, for setting: String) throws(ConfigurationError) {
+    package init(parsing text: String, for setting: String) throws(ConfigurationError) {
         template = text
         let sample = try resolve(slot: 0, adminPort: 9000, setting: setting)
         guard !sample.host.isEmpty else {
@@ -84,13 +84,13 @@ public struct ProbeURL: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// Whether the URL differs from instance to instance.
-    public var isPerInstance: Bool { template.contains("{port}") || template.contains("{slot}") }
+    package var isPerInstance: Bool { template.contains("{port}") || template.contains("{slot}") }
 
     /// Whether it needs `admin-port-base`.
-    public var usesAdminPort: Bool { template.contains("{port}") }
+    package var usesAdminPort: Bool { template.contains("{port}") }
 
     /// The port written in the URL when it has no template there.
-    public var fixedPort: UInt16? {
+    package var fixedPort: UInt16? {
         guard !isPerInstance, let parts = try? resolve(slot: 0, adminPort: 0, setting: "") else { return nil }
         return parts.port
     }
@@ -98,7 +98,7 @@ public struct ProbeURL: Equatable, Sendable, CustomStringConvertible {
     /// Host, port and path of the URL for one instance.
     ///
     /// - Throws: ``ConfigurationError`` when the result is not a valid `http://HOST:PORT/PATH`.
-    public func resolve(
+    package func resolve(
         slot: Int,
         adminPort: Int,
         setting: String = "probe"
@@ -122,7 +122,7 @@ public struct ProbeURL: Equatable, Sendable, CustomStringConvertible {
         return (host, port, path.isEmpty ? "/" : String(path))
     }
 
-    public var description: String { template }
+    package var description: String { template }
 }
 
 extension String {

@@ -5,21 +5,21 @@
 /// It asks the kernel once per address family (the kernel walks its whole connection table for that, about a
 /// millisecond here) and reads `/proc` for the instances' trees only, so it runs only when someone looks: once a
 /// second while an instance drains, and for `status`, `/status` and `/metrics` (bench/census measures it).
-public enum ConnectionCensus {
+package enum ConnectionCensus {
     /// An instance to count for.
-    public struct Subject: Equatable, Sendable {
+    package struct Subject: Equatable, Sendable {
         /// Whatever tells the instance apart for the caller (one instance of the runtime).
-        public let key: InstanceID
+        package let key: InstanceID
         /// Its first process: its tree is counted.
-        public let pid: Int32
+        package let pid: Int32
         /// Its listen ports: connections on other ports (outgoing ones, admin ports) are not counted.
-        public let ports: Set<UInt16>
+        package let ports: Set<UInt16>
         /// Whether it listens on IPv6 addresses (whose connections include IPv4 ones on a dual-stack wildcard), and
         /// on IPv4 ones.
-        public let ipv6: Bool
-        public let ipv4: Bool
+        package let ipv6: Bool
+        package let ipv4: Bool
 
-        public init(key: InstanceID, pid: Int32, ports: Set<UInt16>, ipv4: Bool = true, ipv6: Bool = true) {
+        package init(key: InstanceID, pid: Int32, ports: Set<UInt16>, ipv4: Bool = true, ipv6: Bool = true) {
             self.key = key
             self.pid = pid
             self.ports = ports
@@ -29,7 +29,7 @@ public enum ConnectionCensus {
 
         /// An instance listening on `addresses`. One that binds its own sockets (`app` mode) may bind an IPv6
         /// wildcard for an IPv4 address, whose IPv4 connections the kernel lists as IPv6: both families are asked.
-        public init(key: InstanceID, pid: Int32, listen addresses: [ListenAddress], bindsItself: Bool) {
+        package init(key: InstanceID, pid: Int32, listen addresses: [ListenAddress], bindsItself: Bool) {
             self.init(
                 key: key, pid: pid, ports: Set(addresses.map(\.port)),
                 ipv4: bindsItself || addresses.contains { !$0.isIPv6 },
@@ -39,7 +39,7 @@ public enum ConnectionCensus {
 
     /// Open connections per subject's key; a subject whose count cannot be known (the kernel refused the request) is
     /// missing. A subject with no connection counts 0.
-    public static func count(_ subjects: [Subject]) -> [InstanceID: Int] {
+    package static func count(_ subjects: [Subject]) -> [InstanceID: Int] {
         let ports = subjects.reduce(into: Set<UInt16>()) { $0.formUnion($1.ports) }
         guard !subjects.isEmpty, !ports.isEmpty,
             let sockets = try? TCPSocketTable.sockets(

@@ -6,13 +6,13 @@ import Glibc
 
 /// TCP sockets as the kernel's `NETLINK_SOCK_DIAG` interface lists them: one request per address family, filtered in
 /// the kernel by state and local port, so its cost follows the sockets that match, not every socket of the host.
-public enum TCPSocketTable {
+package enum TCPSocketTable {
     /// One socket: the inode that `/proc/PID/fd` links name, its local port and its TCP state.
-    public struct Socket: Equatable, Sendable {
-        public let inode: UInt64
-        public let localPort: UInt16
+    package struct Socket: Equatable, Sendable {
+        package let inode: UInt64
+        package let localPort: UInt16
         /// The TCP state as the kernel numbers it (1 established, 10 listen, …).
-        public let state: UInt8
+        package let state: UInt8
     }
 
     /// The states of a connection that a process still holds: established, and the closing states in which the

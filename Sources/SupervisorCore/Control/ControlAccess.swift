@@ -3,11 +3,11 @@ import Glibc
 #endif
 
 /// A group whose members may use the control socket (`--control-group`), resolved when the configuration loads.
-public struct ControlGroup: Equatable, Sendable {
-    public let name: String
-    public let gid: UInt32
+package struct ControlGroup: Equatable, Sendable {
+    package let name: String
+    package let gid: UInt32
 
-    public init(name: String, gid: UInt32) {
+    package init(name: String, gid: UInt32) {
         self.name = name
         self.gid = gid
     }
@@ -15,7 +15,7 @@ public struct ControlGroup: Equatable, Sendable {
     /// Looks the group up by name (or a numeric gid).
     ///
     /// - Throws: ``ConfigurationError`` naming the group when it does not exist.
-    public init(named name: String) throws(ConfigurationError) {
+    package init(named name: String) throws(ConfigurationError) {
         if let gid = UInt32(name) {
             self.init(name: name, gid: gid)
             return
@@ -33,12 +33,12 @@ public struct ControlGroup: Equatable, Sendable {
 }
 
 /// The credentials of the process at the other end of a control connection (`SO_PEERCRED`).
-public struct PeerCredentials: Equatable, Sendable {
-    public let pid: Int32
-    public let uid: UInt32
-    public let gid: UInt32
+package struct PeerCredentials: Equatable, Sendable {
+    package let pid: Int32
+    package let uid: UInt32
+    package let gid: UInt32
 
-    public init(pid: Int32, uid: UInt32, gid: UInt32) {
+    package init(pid: Int32, uid: UInt32, gid: UInt32) {
         self.pid = pid
         self.uid = uid
         self.gid = gid
@@ -48,25 +48,25 @@ public struct PeerCredentials: Equatable, Sendable {
 /// Who may use the control socket: root, the supervisor's own user, and members of the `--control-group`. The
 /// socket's mode (0600, or 0660 owned by the group) already keeps others out; this check holds even when the mode is
 /// wrong or the socket was reached some other way.
-public struct ControlAccess: Equatable, Sendable {
-    public let ownerUID: UInt32
-    public let group: ControlGroup?
+package struct ControlAccess: Equatable, Sendable {
+    package let ownerUID: UInt32
+    package let group: ControlGroup?
 
-    public init(ownerUID: UInt32, group: ControlGroup?) {
+    package init(ownerUID: UInt32, group: ControlGroup?) {
         self.ownerUID = ownerUID
         self.group = group
     }
 
     /// Whether `peer` may send requests; `supplementaryGroups` are the peer's other groups (from `/proc`), read only
     /// when a control group could let the peer in.
-    public func allows(_ peer: PeerCredentials, supplementaryGroups: @autoclosure () -> [UInt32]) -> Bool {
+    package func allows(_ peer: PeerCredentials, supplementaryGroups: @autoclosure () -> [UInt32]) -> Bool {
         if peer.uid == 0 || peer.uid == ownerUID { return true }
         guard let group else { return false }
         return peer.gid == group.gid || supplementaryGroups().contains(group.gid)
     }
 
     /// The answer a refused peer gets.
-    public func refusal(for peer: PeerCredentials, name: String) -> String {
+    package func refusal(for peer: PeerCredentials, name: String) -> String {
         let who = group.map { "root, uid \(ownerUID) or members of group '\($0.name)'" } ?? "root or uid \(ownerUID)"
         let fix =
             group == nil
@@ -75,7 +75,7 @@ public struct ControlAccess: Equatable, Sendable {
     }
 
     /// The supplementary groups of a process, from the `Groups:` line of `/proc/PID/status`; empty when unreadable.
-    public static func supplementaryGroups(of pid: Int32) -> [UInt32] {
+    package static func supplementaryGroups(of pid: Int32) -> [UInt32] {
         guard let status = FileText.read("/proc/\(pid)/status") else { return [] }
         for line in status.split(separator: "\n") where line.hasPrefix("Groups:") {
             return line.dropFirst("Groups:".count).split(separator: " ").compactMap { UInt32($0) }

@@ -9,24 +9,24 @@ import Glibc
 #endif
 
 /// Why a control request did not get an answer.
-public struct ControlClientError: Error, CustomStringConvertible, Sendable {
-    public let description: String
+package struct ControlClientError: Error, CustomStringConvertible, Sendable {
+    package let description: String
 }
 
 /// The client end of the control socket, for `reload`, `status` and `stop`. Blocking: a command-line client has
 /// nothing else to do while it waits.
-public struct ControlClient: Sendable {
-    public let path: String
-    public let name: String
+package struct ControlClient: Sendable {
+    package let path: String
+    package let name: String
 
-    public init(path: String, name: String) {
+    package init(path: String, name: String) {
         self.path = path
         self.name = name
     }
 
     /// How long the supervisor may take to send its first reply line: it answers at once (`status`) or says at once
     /// what it does (`reload`, `stop`), so silence this long means a supervisor that does not turn.
-    public static let answerTimeout: Duration = .seconds(10)
+    package static let answerTimeout: Duration = .seconds(10)
 
     /// Sends `request` and calls `onReply` for each reply line until the supervisor closes the connection.
     ///
@@ -34,7 +34,7 @@ public struct ControlClient: Sendable {
     ///   ``answerTimeout`` either way.
     /// - Throws: ``ControlClientError`` saying that no supervisor runs at ``path`` (with how to start one or point
     ///   at it), that the socket may not be used, that the connection broke, or that it did not answer in time.
-    public func send(
+    package func send(
         _ request: ControlRequest,
         timeout: Duration? = nil,
         onReply: (ControlReply) -> Void

@@ -1,4 +1,4 @@
-public import NIOCore
+package import NIOCore
 internal import NIOExtras
 internal import NIOPosix
 
@@ -14,16 +14,16 @@ import Glibc
 
 /// The supervisor's end of the control socket: a Unix stream socket that takes one JSON request per connection and
 /// answers with JSON lines (``ControlReply``), so `supervisor reload` can print progress as it happens.
-public final class ControlServer: Sendable {
+package final class ControlServer: Sendable {
     /// Answers one request with a stream of replies; the connection closes when the stream ends.
-    public typealias Handler = @Sendable (ControlRequest) -> AsyncStream<ControlReply>
+    package typealias Handler = @Sendable (ControlRequest) -> AsyncStream<ControlReply>
     /// Told of each connection refused by ``ControlAccess``, with the answer it got.
-    public typealias RefusalHandler = @Sendable (PeerCredentials, String) -> Void
+    package typealias RefusalHandler = @Sendable (PeerCredentials, String) -> Void
 
     /// The longest request line taken; a client that sends more without a newline is cut off.
-    public static let maximumRequestSize = 64 * 1024
+    package static let maximumRequestSize = 64 * 1024
 
-    public let path: String
+    package let path: String
     private let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     private let access: ControlAccess
     private let name: String
@@ -44,7 +44,7 @@ public final class ControlServer: Sendable {
     /// supervisor owns it). Its mode is 0600, or 0660 owned by the ``ControlAccess/group``.
     ///
     /// - Throws: when the directory does not exist or is not writable, or the path is too long.
-    public static func bind(
+    package static func bind(
         path: String,
         group: any EventLoopGroup,
         access: ControlAccess,
@@ -70,12 +70,12 @@ public final class ControlServer: Sendable {
     }
 
     /// Stops accepting connections; ``serve(_:)`` returns once the connections in progress have been answered.
-    public func stopAccepting() {
+    package func stopAccepting() {
         channel.channel.close(promise: nil)
     }
 
     /// Serves connections until ``stopAccepting()`` or cancellation; then removes the socket file.
-    public func serve(onRefusal: @escaping RefusalHandler, _ handler: @escaping Handler) async {
+    package func serve(onRefusal: @escaping RefusalHandler, _ handler: @escaping Handler) async {
         defer { unlink(path) }
         do {
             try await withThrowingDiscardingTaskGroup { group in

@@ -9,14 +9,14 @@ import Glibc
 /// `/run/supervisor/NAME.sock` for root; `$XDG_RUNTIME_DIR/supervisor/NAME.sock` for other users. A client that has
 /// no `RUNTIME_DIRECTORY` also looks in `/run/supervisor/NAME/NAME.sock`, where the template unit's
 /// `RuntimeDirectory=supervisor/%i` puts it.
-public struct ControlSocketLocation: Equatable, Sendable {
+package struct ControlSocketLocation: Equatable, Sendable {
     /// Where `run` binds.
-    public let path: String
+    package let path: String
     /// Where clients look, in order; the first that exists wins.
-    public let candidates: [String]
+    package let candidates: [String]
 
     /// - Throws: ``ConfigurationError`` when no directory fits (not root, and no `XDG_RUNTIME_DIR`).
-    public init(
+    package init(
         explicit: String?,
         name: String,
         environment: [String: String],
@@ -55,12 +55,12 @@ public struct ControlSocketLocation: Equatable, Sendable {
     }
 
     /// The candidate a client should connect to: the first that exists, else ``path``.
-    public var existingPath: String {
+    package var existingPath: String {
         candidates.first { access($0, F_OK) == 0 } ?? path
     }
 
     /// The directory that holds the socket.
-    public var directory: String {
+    package var directory: String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }

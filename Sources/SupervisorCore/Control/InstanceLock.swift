@@ -4,14 +4,14 @@ import Glibc
 
 /// Makes sure one supervisor runs per name: an exclusive `flock` on `SOCKET.lock`, held for the life of the process.
 /// The file holds the owner's pid, so a second `run` can say who is in the way.
-public final class InstanceLock: Sendable {
-    public let path: String
+package final class InstanceLock: Sendable {
+    package let path: String
     private let fd: Int32
 
     /// Takes the lock.
     ///
     /// - Throws: ``ConfigurationError`` naming the running supervisor when the lock is held, or the file problem.
-    public init(controlSocketPath: String, name: String) throws(ConfigurationError) {
+    package init(controlSocketPath: String, name: String) throws(ConfigurationError) {
         path = controlSocketPath + ".lock"
         // Never through a link, and never a file that is not plainly ours: it is written below, as root perhaps.
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0o600)

@@ -3,7 +3,7 @@ extension StatusReport {
     /// The command keeps only its program (arguments carry tokens and passwords), an `exec:` probe only its kind,
     /// and URLs lose their query and credentials. `supervisor status`, which only the supervisor's user (and
     /// `control-group`) may ask, shows everything.
-    public func redactingSecrets() -> StatusReport {
+    package func redactingSecrets() -> StatusReport {
         var report = self
         if command.count > 1 {
             report.command = [command[0]]

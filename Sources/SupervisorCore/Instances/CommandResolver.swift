@@ -3,12 +3,12 @@ import Glibc
 #endif
 
 /// Finds the file a command names, the way a shell would, and says precisely why when it cannot.
-public enum CommandResolver {
+package enum CommandResolver {
     /// Resolves `program`: a name with a `/` is used as it is; a bare name is looked up in `searchPath`.
     ///
     /// - Throws: ``ConfigurationError`` saying that the command was not found, is a directory, or is not executable,
     ///   and what to do about it.
-    public static func resolve(_ program: String, searchPath: String?) throws(ConfigurationError) -> String {
+    package static func resolve(_ program: String, searchPath: String?) throws(ConfigurationError) -> String {
         if program.contains("/") {
             try checkExecutable(program, as: program)
             return program

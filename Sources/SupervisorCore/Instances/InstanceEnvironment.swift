@@ -1,16 +1,16 @@
 /// The environment an instance starts with: the supervisor's own, minus what belongs to the supervisor's own service
 /// manager, plus the configured additions, plus what the supervisor tells each instance.
-public enum InstanceEnvironment {
+package enum InstanceEnvironment {
     /// Variables of the supervisor's environment that describe the supervisor's own relation to systemd; passing
     /// them on would make an instance answer systemd directly or adopt sockets meant for the supervisor.
-    public static let withheld: Set<String> = [
+    package static let withheld: Set<String> = [
         "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "MAINPID",
         "JOURNAL_STREAM", "MANAGERPID", "TRIGGER_UNIT", "TRIGGER_PATH", "TRIGGER_TIMER_REALTIME_USEC",
         "TRIGGER_TIMER_MONOTONIC_USEC",
     ]
 
     /// `NAME=VALUE` strings for an instance, in a stable order.
-    public static func build(
+    package static func build(
         inherited: [String],
         additions: [EnvironmentVariable],
         instance: [EnvironmentVariable]

@@ -15,25 +15,25 @@ import Glibc
 /// reused), and a main process only through its pidfd.
 ///
 /// Under systemd with `KillMode=mixed` this is a second line of defence: systemd kills the unit's cgroup as well.
-public enum Lifeline {
+package enum Lifeline {
     /// One process group to stop if the supervisor dies.
-    public struct Group: Equatable, Sendable {
-        public let id: Int32
-        public let signal: Int32
-        public let drainTimeout: Duration
+    package struct Group: Equatable, Sendable {
+        package let id: Int32
+        package let signal: Int32
+        package let drainTimeout: Duration
         /// The main process announced with `MAINPID=`, when it is not the leader.
-        public var mainPID: Int32?
+        package var mainPID: Int32?
     }
 
     /// The groups listed so far, from the lines `+PGID SIGNAL DRAIN_MS`, `=PGID MAINPID` and `-PGID`.
-    public struct Registry: Equatable, Sendable {
-        public private(set) var groups: [Int32: Group] = [:]
+    package struct Registry: Equatable, Sendable {
+        package private(set) var groups: [Int32: Group] = [:]
 
-        public init() {}
+        package init() {}
 
         /// Applies one line; returns `false` for a line that is not understood (it is ignored).
         @discardableResult
-        public mutating func apply(_ line: Substring) -> Bool {
+        package mutating func apply(_ line: Substring) -> Bool {
             let fields = line.dropFirst().split(separator: " ")
             switch line.first {
             case "+":
@@ -59,19 +59,19 @@ public enum Lifeline {
     }
 
     /// The line that lists a group.
-    public static func watchLine(group: Int32, signal: Int32, drainTimeout: Duration) -> String {
+    package static func watchLine(group: Int32, signal: Int32, drainTimeout: Duration) -> String {
         "+\(group) \(signal) \(drainTimeout.milliseconds)\n"
     }
 
     /// The line that adds a group's main process.
-    public static func mainLine(group: Int32, mainPID: Int32) -> String { "=\(group) \(mainPID)\n" }
+    package static func mainLine(group: Int32, mainPID: Int32) -> String { "=\(group) \(mainPID)\n" }
 
     /// The line that takes a group off the list.
-    public static func forgetLine(group: Int32) -> String { "-\(group)\n" }
+    package static func forgetLine(group: Int32) -> String { "-\(group)\n" }
 
     /// The lifeline process's work: reads lines from `input` until end of file, then stops what is still listed.
     /// Returns how many groups it had to stop.
-    public static func run(input: Int32, log: (String) -> Void) -> Int {
+    package static func run(input: Int32, log: (String) -> Void) -> Int {
         var registry = Registry()
         var pins = Pins()
         var pending: [UInt8] = []

@@ -5,14 +5,14 @@ import Glibc
 #endif
 
 /// A process the supervisor started, with the read end of the pipe that carries its stdout and stderr.
-public struct SpawnedProcess: Sendable {
-    public let pid: Int32
+package struct SpawnedProcess: Sendable {
+    package let pid: Int32
     /// Non-blocking, close-on-exec; the caller owns it. -1 when the output was discarded.
-    public let outputFD: Int32
+    package let outputFD: Int32
 }
 
 /// Starts instance processes through the C shim (fork, then only async-signal-safe calls, then exec).
-public enum ProcessSpawner {
+package enum ProcessSpawner {
     /// Starts `path` with `arguments` (`arguments[0]` is the name it sees) and `environment`, in a new session, with
     /// stdin from `/dev/null` (`nullDevice`, open for reading and writing) and stdout and stderr into one pipe, or
     /// into `/dev/null` with `discardOutput`.
@@ -23,7 +23,7 @@ public enum ProcessSpawner {
     ///
     /// - Throws: ``SystemCallError`` for `pipe`, `fork` or `execve` (`ENOENT`, `EACCES`, `ENOEXEC`: the program
     ///   cannot run), naming the program.
-    public static func spawn(
+    package static func spawn(
         path: String,
         arguments: [String],
         environment: [String],

@@ -5,9 +5,9 @@ import Glibc
 /// `net.ipv4.tcp_migrate_req` (Linux 5.14+, per network namespace): when a listener in an `SO_REUSEPORT` group
 /// closes, the kernel moves the connections queued on it to a sibling instead of resetting them. Without it, `app`
 /// mode handovers can lose the requests queued on the old instance's listener.
-public struct KernelMigration: Sendable {
+package struct KernelMigration: Sendable {
     /// What the supervisor found and did.
-    public enum Outcome: Equatable, Sendable {
+    package enum Outcome: Equatable, Sendable {
         /// It was already 1.
         case alreadyEnabled
         /// It was 0 and the supervisor set it to 1.
@@ -20,19 +20,19 @@ public struct KernelMigration: Sendable {
         case unsupported
 
         /// Whether queued connections survive a listener closing.
-        public var migrates: Bool { self == .alreadyEnabled || self == .enabled }
+        package var migrates: Bool { self == .alreadyEnabled || self == .enabled }
     }
 
-    public static let defaultPath = "/proc/sys/net/ipv4/tcp_migrate_req"
+    package static let defaultPath = "/proc/sys/net/ipv4/tcp_migrate_req"
     /// The line an administrator adds under `/etc/sysctl.d/`.
-    public static let sysctlLine = "net.ipv4.tcp_migrate_req = 1"
+    package static let sysctlLine = "net.ipv4.tcp_migrate_req = 1"
 
-    public let path: String
+    package let path: String
 
-    public init(path: String = KernelMigration.defaultPath) { self.path = path }
+    package init(path: String = KernelMigration.defaultPath) { self.path = path }
 
     /// Reads the setting and, as `choice` allows, sets it to 1.
-    public func apply(_ choice: KernelMigrate) -> Outcome {
+    package func apply(_ choice: KernelMigrate) -> Outcome {
         guard let text = FileText.read(path) else { return .unsupported }
         if text.trimmingCharacters(in: "\n") != "0" { return .alreadyEnabled }
         guard choice != .off else { return .leftDisabled }
@@ -45,7 +45,7 @@ public struct KernelMigration: Sendable {
     }
 
     /// What to tell a person about an outcome, and how loud: `nil` when there is nothing to say.
-    public static func message(for outcome: Outcome, mode: ListenMode) -> (warning: Bool, text: String)? {
+    package static func message(for outcome: Outcome, mode: ListenMode) -> (warning: Bool, text: String)? {
         switch outcome {
         case .alreadyEnabled, .leftDisabled:
             return nil
@@ -75,12 +75,12 @@ public struct KernelMigration: Sendable {
 }
 
 /// Whether a reload loses no queued connection, and why not.
-public struct LosslessState: Equatable, Sendable, CustomStringConvertible {
-    public let lossless: Bool
+package struct LosslessState: Equatable, Sendable, CustomStringConvertible {
+    package let lossless: Bool
     /// Why not, e.g. `tcp_migrate_req=0`; `nil` when lossless.
-    public let reason: String?
+    package let reason: String?
 
-    public init(mode: ListenMode, migration: KernelMigration.Outcome) {
+    package init(mode: ListenMode, migration: KernelMigration.Outcome) {
         switch (mode, migration.migrates) {
         case (.reuseport, _), (.shared, _), (.app, true):
             lossless = true
@@ -92,5 +92,5 @@ public struct LosslessState: Equatable, Sendable, CustomStringConvertible {
     }
 
     /// `yes`, or `no (tcp_migrate_req=0)`.
-    public var description: String { lossless ? "yes" : "no (\(reason ?? "unknown"))" }
+    package var description: String { lossless ? "yes" : "no (\(reason ?? "unknown"))" }
 }

@@ -1,5 +1,5 @@
 /// One listening socket the supervisor holds in the `reuseport` and `shared` listen modes.
-public enum ListenerKey: Hashable, Sendable {
+package enum ListenerKey: Hashable, Sendable {
     /// The one socket of an address that every instance gets (`shared`).
     case shared(ListenAddress)
     /// The socket of an address that belongs to one slot and is handed from each instance to its replacement
@@ -8,10 +8,10 @@ public enum ListenerKey: Hashable, Sendable {
 }
 
 /// Which sockets an instance gets and which ones the supervisor must keep: pure rules, no sockets.
-public enum ListenerPlan {
+package enum ListenerPlan {
     /// The sockets an instance of `configuration` in `slot` receives, in `LISTEN_FDS` order (the order of the
     /// `listen` addresses); empty in `app` mode.
-    public static func keys(for configuration: Configuration, slot: Slot) -> [ListenerKey] {
+    package static func keys(for configuration: Configuration, slot: Slot) -> [ListenerKey] {
         switch configuration.listenMode {
         case .app: []
         case .reuseport: configuration.listen.map { .slot(slot, $0.unnamed) }
@@ -22,7 +22,7 @@ public enum ListenerPlan {
     /// The sockets still needed: those of every slot of the target configuration, and those of every instance that
     /// still accepts (`running`). A socket needed by neither can close: an instance that is draining holds its own
     /// descriptor and closes it when it stops accepting, which is when the socket really goes away.
-    public static func needed(target: Configuration?, running: [(Slot, Configuration)]) -> Set<ListenerKey> {
+    package static func needed(target: Configuration?, running: [(Slot, Configuration)]) -> Set<ListenerKey> {
         var keys = Set<ListenerKey>()
         if let target {
             for index in 0..<target.instances { keys.formUnion(Self.keys(for: target, slot: Slot(index))) }

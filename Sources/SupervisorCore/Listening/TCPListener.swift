@@ -5,14 +5,14 @@ import Glibc
 #endif
 
 /// Listening TCP sockets the supervisor binds for the `reuseport` and `shared` listen modes.
-public enum TCPListener {
+package enum TCPListener {
     /// Binds a listening socket at `address` with `SO_REUSEADDR` and `SO_REUSEPORT`, close-on-exec (the spawner
     /// passes it on explicitly), with the given accept-queue length. `TCP_DEFER_ACCEPT` stays off, and `[::]` keeps
     /// the kernel's dual-stack default, so every socket of a port behaves the same.
     ///
     /// - Throws: ``SystemCallError`` naming the call and the address, e.g. `bind 0.0.0.0:80 failed: Permission
     ///   denied`.
-    public static func bind(_ address: ListenAddress, backlog: Int32) throws(SystemCallError) -> Int32 {
+    package static func bind(_ address: ListenAddress, backlog: Int32) throws(SystemCallError) -> Int32 {
         let family = address.isIPv6 ? AF_INET6 : AF_INET
         let fd = try systemCall("socket", subject: address.description) {
             socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -38,7 +38,7 @@ public enum TCPListener {
     }
 
     /// The address a socket is bound to, or `nil` when it is not an IPv4 or IPv6 TCP socket.
-    public static func boundAddress(of fd: Int32) -> ListenAddress? {
+    package static func boundAddress(of fd: Int32) -> ListenAddress? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let result = withUnsafeMutablePointer(to: &storage) {

@@ -3,9 +3,9 @@
 /// Assignments are `KEY=VALUE` lines. Unknown keys and lines without `=` are ignored, as systemd ignores them, so a
 /// program written for a newer systemd keeps working. A known key with a value that does not parse is ignored and
 /// reported in ``problems``; the rest of the datagram still counts.
-public struct NotifyMessage: Equatable, Sendable {
+package struct NotifyMessage: Equatable, Sendable {
     /// What `WATCHDOG=` asked for.
-    public enum WatchdogRequest: Equatable, Sendable {
+    package enum WatchdogRequest: Equatable, Sendable {
         /// `WATCHDOG=1`: the program is alive.
         case ping
         /// `WATCHDOG=trigger`: the program asks to be treated as hung.
@@ -13,40 +13,40 @@ public struct NotifyMessage: Equatable, Sendable {
     }
 
     /// `READY=1`.
-    public var ready = false
+    package var ready = false
     /// `STOPPING=1`.
-    public var stopping = false
+    package var stopping = false
     /// `RELOADING=1`.
-    public var reloading = false
+    package var reloading = false
     /// `STATUS=`: free-form text, valid UTF-8.
-    public var status: String?
+    package var status: String?
     /// `MAINPID=`.
-    public var mainPID: Int32?
+    package var mainPID: Int32?
     /// `WATCHDOG=1` or `WATCHDOG=trigger`.
-    public var watchdog: WatchdogRequest?
+    package var watchdog: WatchdogRequest?
     /// `WATCHDOG_USEC=`: the program asks for a different watchdog interval.
-    public var watchdogMicroseconds: UInt64?
+    package var watchdogMicroseconds: UInt64?
     /// `EXTEND_TIMEOUT_USEC=`.
-    public var extendTimeoutMicroseconds: UInt64?
+    package var extendTimeoutMicroseconds: UInt64?
     /// `ERRNO=`.
-    public var errorNumber: Int32?
+    package var errorNumber: Int32?
     /// `BARRIER=1`: the sender waits for the descriptor it sent to be closed.
-    public var barrier = false
+    package var barrier = false
     /// `MONOTONIC_USEC=`, sent with `RELOADING=1`.
-    public var monotonicMicroseconds: UInt64?
+    package var monotonicMicroseconds: UInt64?
     /// Keys this parser does not act on, in order.
-    public var ignoredKeys: [String] = []
+    package var ignoredKeys: [String] = []
     /// Known keys whose values were ignored, with the reason, e.g. `MAINPID=abc is not a pid`.
-    public var problems: [String] = []
+    package var problems: [String] = []
 
-    public init() {}
+    package init() {}
 
     /// Why a whole datagram was dropped.
-    public enum ParseError: Error, Equatable, CustomStringConvertible {
+    package enum ParseError: Error, Equatable, CustomStringConvertible {
         case empty
         case containsNUL
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .empty: "the datagram is empty"
             case .containsNUL: "the datagram contains a NUL byte"
@@ -57,7 +57,7 @@ public struct NotifyMessage: Equatable, Sendable {
     /// Parses one datagram's bytes.
     ///
     /// - Throws: ``ParseError`` when the datagram is empty or holds a NUL byte (sd_notify sends C strings).
-    public static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> NotifyMessage {
+    package static func parse(_ bytes: some Collection<UInt8>) throws(ParseError) -> NotifyMessage {
         guard !bytes.isEmpty else { throw .empty }
         guard !bytes.contains(0) else { throw .containsNUL }
         var message = NotifyMessage()

@@ -3,19 +3,19 @@
 /// The sender must run as the instance's user, and be the instance's process, its announced `MAINPID=`, or one of
 /// their descendants (a process in the instance's session counts, so a helper forked and reparented still does).
 /// Without credentials, or from a process that is already gone, nothing can be checked and the datagram is refused.
-public struct NotifySender: Sendable {
-    public let pid: Int32
-    public let mainPID: Int32
-    public let uid: UInt32
+package struct NotifySender: Sendable {
+    package let pid: Int32
+    package let mainPID: Int32
+    package let uid: UInt32
 
-    public init(pid: Int32, mainPID: Int32, uid: UInt32) {
+    package init(pid: Int32, mainPID: Int32, uid: UInt32) {
         self.pid = pid
         self.mainPID = mainPID
         self.uid = uid
     }
 
     /// `nil` when the datagram belongs to the instance, else why not.
-    public func refusal(for datagram: NotifyDatagram, table: () -> ProcessTable) -> String? {
+    package func refusal(for datagram: NotifyDatagram, table: () -> ProcessTable) -> String? {
         guard let senderPID = datagram.senderPID, let senderUID = datagram.senderUID else {
             return "it carries no sender credentials"
         }

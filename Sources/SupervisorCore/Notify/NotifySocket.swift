@@ -7,15 +7,15 @@ import Glibc
 #endif
 
 /// One datagram received on a notify socket, with what the kernel says about its sender.
-public struct NotifyDatagram: Sendable {
-    public let bytes: [UInt8]
+package struct NotifyDatagram: Sendable {
+    package let bytes: [UInt8]
     /// `nil` when the kernel attached no credentials.
-    public let senderPID: Int32?
-    public let senderUID: UInt32?
+    package let senderPID: Int32?
+    package let senderUID: UInt32?
     /// The datagram or its control data did not fit the buffer.
-    public let truncated: Bool
+    package let truncated: Bool
     /// Descriptors that came with it; already closed (this is what releases a `BARRIER=1` sender).
-    public let receivedDescriptors: Int
+    package let receivedDescriptors: Int
 }
 
 /// The `NOTIFY_SOCKET` of one instance: a path-bound `AF_UNIX` datagram socket with `SO_PASSCRED`, so every datagram

@@ -4,14 +4,14 @@
 /// line naming its inode in `/proc/PID/fdinfo/N` of an eventpoll descriptor: Go, Node, asyncio, nginx, SwiftNIO), or
 /// has a thread blocked in `accept` on it (`/proc/PID/task/TID/syscall`). A program that waits with `select` or
 /// `poll` (gunicorn's sync worker) is not seen; it needs `--ready notify` or another probe.
-public struct InheritedSocketProbe: Sendable {
+package struct InheritedSocketProbe: Sendable {
     /// The inodes of the instance's inherited listening sockets.
-    public let inodes: Set<UInt64>
+    package let inodes: Set<UInt64>
 
-    public init(inodes: Set<UInt64>) { self.inodes = inodes }
+    package init(inodes: Set<UInt64>) { self.inodes = inodes }
 
     /// Whether the tree under `pid` waits for connections on every inherited socket.
-    public func isAccepting(pid: Int32, table: ProcessTable = .current()) -> Bool {
+    package func isAccepting(pid: Int32, table: ProcessTable = .current()) -> Bool {
         guard !inodes.isEmpty else { return false }
         var waitedOn = Set<UInt64>()
         for process in table.tree(of: pid) {

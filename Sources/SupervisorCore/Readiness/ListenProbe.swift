@@ -2,14 +2,14 @@
 /// process tree holds a LISTEN socket on every configured port. The kernel lists the LISTEN sockets of those ports
 /// (``TCPSocketTable``: filtered by state and port, so thousands of TIME-WAIT entries cost nothing, unlike a read
 /// of `/proc/net/tcp`); `/proc/PID/fd` says whose they are. The program needs no change.
-public struct ListenProbe: Sendable {
-    public let ports: [UInt16]
+package struct ListenProbe: Sendable {
+    package let ports: [UInt16]
 
-    public init(ports: [UInt16]) { self.ports = ports }
+    package init(ports: [UInt16]) { self.ports = ports }
 
     /// The LISTEN sockets on `ports` now; from `/proc/net/tcp{,6}` where netlink is not allowed (a unit's
     /// `RestrictAddressFamilies=` without `AF_NETLINK`).
-    public static func listeningSockets(onPorts ports: Set<UInt16>) -> [TCPSocketTable.Socket] {
+    package static func listeningSockets(onPorts ports: Set<UInt16>) -> [TCPSocketTable.Socket] {
         if let sockets = try? TCPSocketTable.sockets(onPorts: ports, states: TCPSocketTable.listenState) {
             return sockets
         }
@@ -19,7 +19,7 @@ public struct ListenProbe: Sendable {
     }
 
     /// Whether the tree under `pid` listens on every port, given the LISTEN sockets of this namespace.
-    public func isListening(
+    package func isListening(
         pid: Int32,
         table: ProcessTable = .current(),
         sockets: [TCPSocketTable.Socket]? = nil

@@ -3,17 +3,17 @@ import Glibc
 #endif
 
 /// A TCP socket in LISTEN state, from `/proc/net/tcp` or `/proc/net/tcp6`.
-public struct ListeningSocket: Equatable, Sendable {
-    public let port: UInt16
+package struct ListeningSocket: Equatable, Sendable {
+    package let port: UInt16
     /// The local address as the kernel prints it (hex); all zeros for a wildcard address.
-    public let hexAddress: String
-    public let inode: UInt64
+    package let hexAddress: String
+    package let inode: UInt64
 
     /// Whether the socket listens on every address of its family.
-    public var isWildcard: Bool { hexAddress.allSatisfy { $0 == "0" } }
+    package var isWildcard: Bool { hexAddress.allSatisfy { $0 == "0" } }
 
     /// The LISTEN sockets in the text of `/proc/net/tcp` or `/proc/net/tcp6`.
-    public static func parse(procNetTCP text: String) -> [ListeningSocket] {
+    package static func parse(procNetTCP text: String) -> [ListeningSocket] {
         var sockets: [ListeningSocket] = []
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
@@ -29,7 +29,7 @@ public struct ListeningSocket: Equatable, Sendable {
     }
 
     /// Every LISTEN socket of this network namespace, IPv4 and IPv6.
-    public static func current() -> [ListeningSocket] {
+    package static func current() -> [ListeningSocket] {
         ["/proc/net/tcp", "/proc/net/tcp6"].flatMap { path in
             FileText.read(path).map { parse(procNetTCP: $0) } ?? []
         }
@@ -37,7 +37,7 @@ public struct ListeningSocket: Equatable, Sendable {
 
     /// The socket inodes a process holds open, from the `socket:[INODE]` links in `/proc/PID/fd`. Read with one
     /// buffer for every link, since a server may hold many thousands.
-    public static func socketInodes(ofProcess pid: Int32) -> Set<UInt64> {
+    package static func socketInodes(ofProcess pid: Int32) -> Set<UInt64> {
         var inodes = Set<UInt64>()
         let path = "/proc/\(pid)/fd"
         guard let directory = opendir(path) else { return inodes }

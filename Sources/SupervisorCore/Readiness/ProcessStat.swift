@@ -1,15 +1,15 @@
 /// The fields of `/proc/PID/stat` the supervisor needs.
-public struct ProcessStat: Equatable, Sendable {
-    public let pid: Int32
+package struct ProcessStat: Equatable, Sendable {
+    package let pid: Int32
     /// The program name, at most 15 bytes, as the kernel keeps it.
-    public let command: String
-    public let parentPID: Int32
-    public let processGroup: Int32
-    public let session: Int32
+    package let command: String
+    package let parentPID: Int32
+    package let processGroup: Int32
+    package let session: Int32
 
     /// Parses one `/proc/PID/stat` line. The command may hold spaces and parentheses, so fields are counted from the
     /// last `)`.
-    public init?(statLine: String) {
+    package init?(statLine: String) {
         guard let open = statLine.firstIndex(of: "("), let close = statLine.lastIndex(of: ")"),
             let pid = Int32(statLine[..<open].trimmingSpaces)
         else { return nil }
@@ -26,7 +26,7 @@ public struct ProcessStat: Equatable, Sendable {
     }
 
     /// Reads `/proc/PID/stat`; `nil` when the process is gone.
-    public static func read(pid: Int32) -> ProcessStat? {
+    package static func read(pid: Int32) -> ProcessStat? {
         FileText.read("/proc/\(pid)/stat").flatMap(ProcessStat.init(statLine:))
     }
 }

@@ -3,21 +3,21 @@ import Glibc
 #endif
 
 /// A snapshot of the processes in `/proc`, for questions about process trees.
-public struct ProcessTable: Sendable {
-    public let processes: [Int32: ProcessStat]
+package struct ProcessTable: Sendable {
+    package let processes: [Int32: ProcessStat]
 
-    public init(processes: [ProcessStat]) {
+    package init(processes: [ProcessStat]) {
         self.processes = Dictionary(processes.map { ($0.pid, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     /// Reads every process now.
-    public static func current() -> ProcessTable {
+    package static func current() -> ProcessTable {
         let stats = FileText.directoryEntries("/proc").compactMap(Int32.init).compactMap(ProcessStat.read(pid:))
         return ProcessTable(processes: stats)
     }
 
     /// `root` and every process below it.
-    public func tree(of root: Int32) -> Set<Int32> {
+    package func tree(of root: Int32) -> Set<Int32> {
         var children: [Int32: [Int32]] = [:]
         for process in processes.values { children[process.parentPID, default: []].append(process.pid) }
         var found: Set<Int32> = [root]
@@ -29,7 +29,7 @@ public struct ProcessTable: Sendable {
     }
 
     /// Whether `pid` is `ancestor` or runs below it.
-    public func isDescendant(_ pid: Int32, of ancestor: Int32) -> Bool {
+    package func isDescendant(_ pid: Int32, of ancestor: Int32) -> Bool {
         var current = pid
         var steps = 0
         while current > 1 && steps < 1024 {
@@ -45,7 +45,7 @@ public struct ProcessTable: Sendable {
     /// follows the tree, not the host's process count; `nil` where the kernel has no such files
     /// (CONFIG_PROC_CHILDREN), and then ``current()`` and ``tree(of:)`` answer. Processes that start or end meanwhile
     /// may be missed, as with any look at `/proc`.
-    public static func descendants(of root: Int32) -> Set<Int32>? {
+    package static func descendants(of root: Int32) -> Set<Int32>? {
         guard access("/proc/\(root)/task/\(root)/children", R_OK) == 0 else {
             return kill(root, 0) == 0 || errno == EPERM ? nil : [root]
         }
@@ -64,7 +64,7 @@ public struct ProcessTable: Sendable {
 
     /// The children of `pid` (zombies too), from `/proc/PID/task/TID/children`; from the whole table where the kernel
     /// has no such files.
-    public static func children(of pid: Int32) -> [Int32] {
+    package static func children(of pid: Int32) -> [Int32] {
         guard access("/proc/\(pid)/task/\(pid)/children", R_OK) == 0 else {
             return current().processes.values.filter { $0.parentPID == pid }.map(\.pid)
         }
@@ -76,7 +76,7 @@ public struct ProcessTable: Sendable {
     }
 
     /// `root` and every process below it, the cheapest way this kernel allows.
-    public static func tree(of root: Int32) -> Set<Int32> {
+    package static func tree(of root: Int32) -> Set<Int32> {
         descendants(of: root) ?? current().tree(of: root)
     }
 }

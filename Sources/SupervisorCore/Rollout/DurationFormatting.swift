@@ -1,7 +1,7 @@
 extension Duration {
     /// Seconds for people, to the millisecond below 10 s and to the hundredth above: `0.013 s`, `0.41 s`, `2 s`,
     /// `12.5 s`, `60 s`.
-    public var secondsText: String {
+    package var secondsText: String {
         let total = milliseconds
         let digits = total < 10_000 ? 3 : 2
         let scale: Int64 = digits == 3 ? 1000 : 100
@@ -13,13 +13,13 @@ extension Duration {
     }
 
     /// Whole milliseconds, rounded down.
-    public var milliseconds: Int64 {
+    package var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     /// In seconds, for figures that machines read.
-    public var seconds: Double {
+    package var seconds: Double {
         let (seconds, attoseconds) = components
         return Double(seconds) + Double(attoseconds) / 1e18
     }

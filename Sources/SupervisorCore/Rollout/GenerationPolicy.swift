@@ -1,26 +1,27 @@
 /// What the rollout machine needs to know about a generation; fixed when its rollout begins.
-public struct GenerationPolicy: Equatable, Sendable {
-    public static let defaultMaxDraining = 3
+package struct GenerationPolicy: Equatable, Sendable {
+    /// The `max-draining` setting's default.
+    package static var defaultMaxDraining: Int { Settings.maxDraining.fallback }
 
     /// How many slots the generation fills.
-    public var instances: Int
+    package var instances: Int
     /// How many replacements may be starting at once while the instances they replace still serve.
-    public var maxSurge: Int
+    package var maxSurge: Int
     /// How long a new instance may take to become ready.
-    public var readyTimeout: Duration
+    package var readyTimeout: Duration
     /// How long an instance may drain after its stop signal before it gets SIGKILL.
-    public var drainTimeout: Duration
+    package var drainTimeout: Duration
     /// The signal that asks an instance of this generation to drain and exit.
-    public var stopSignal: UnixSignal
+    package var stopSignal: UnixSignal
     /// How long the previous generation keeps serving after every instance of this one is ready; a new instance
     /// that fails meanwhile rolls the reload back. Zero: the previous instances are stopped as their replacements
     /// become ready.
-    public var bake: Duration
+    package var bake: Duration
     /// A reload is refused while this many earlier generations still have instances draining, so instances that
     /// drain slowly (long-lived connections) cannot pile up without bound.
-    public var maxDraining: Int
+    package var maxDraining: Int
 
-    public init(
+    package init(
         instances: Int,
         maxSurge: Int,
         readyTimeout: Duration,

@@ -1,17 +1,17 @@
 /// The delay before an instance that died in steady state is restarted in its slot: 100 ms, doubling with each
 /// consecutive failure up to 30 s; an instance that stayed up for 60 s resets the count.
-public struct RestartBackoff: Equatable, Sendable {
-    public static let initialDelay: Duration = .milliseconds(100)
-    public static let maximumDelay: Duration = .seconds(30)
-    public static let resetAfter: Duration = .seconds(60)
+package struct RestartBackoff: Equatable, Sendable {
+    package static let initialDelay: Duration = .milliseconds(100)
+    package static let maximumDelay: Duration = .seconds(30)
+    package static let resetAfter: Duration = .seconds(60)
 
     /// Failures in a row without a 60 s run in between.
-    public private(set) var consecutiveFailures = 0
+    package private(set) var consecutiveFailures = 0
 
-    public init() {}
+    package init() {}
 
     /// Records a failure of an instance that ran for `uptime` and returns how long to wait before the restart.
-    public mutating func delayAfterFailure(uptime: Duration) -> Duration {
+    package mutating func delayAfterFailure(uptime: Duration) -> Duration {
         if uptime >= Self.resetAfter { consecutiveFailures = 0 }
         var delay = Self.initialDelay
         for _ in 0..<min(consecutiveFailures, 16) {

@@ -1,15 +1,15 @@
 /// The figures of one rollout, for callers that want more than its result line (`supervisor verify`,
 /// `supervisor reload --wait-drained`): how long each new instance took to be ready and, when the caller waited for
 /// them, how each old instance drained.
-public struct RolloutFigures: Codable, Equatable, Sendable {
+package struct RolloutFigures: Codable, Equatable, Sendable {
     /// A new instance that became ready during the rollout.
-    public struct Ready: Codable, Equatable, Sendable {
-        public var slot: Int
-        public var pid: Int32?
+    package struct Ready: Codable, Equatable, Sendable {
+        package var slot: Int
+        package var pid: Int32?
         /// From its start to its readiness.
-        public var seconds: Double
+        package var seconds: Double
 
-        public init(slot: Int, pid: Int32?, seconds: Double) {
+        package init(slot: Int, pid: Int32?, seconds: Double) {
             self.slot = slot
             self.pid = pid
             self.seconds = seconds
@@ -17,21 +17,21 @@ public struct RolloutFigures: Codable, Equatable, Sendable {
     }
 
     /// An old instance that exited after it was asked to stop.
-    public struct Drain: Codable, Equatable, Sendable {
-        public var slot: Int
-        public var pid: Int32?
-        public var generation: Int
+    package struct Drain: Codable, Equatable, Sendable {
+        package var slot: Int
+        package var pid: Int32?
+        package var generation: Int
         /// From its stop signal to its exit.
-        public var seconds: Double
+        package var seconds: Double
         /// It did not exit within the drain timeout and got SIGKILL.
-        public var killed: Bool
+        package var killed: Bool
         /// The connections it still held at the last count before it exited (at the drain timeout when killed);
         /// `nil` when they could not be counted.
-        public var openConnections: Int?
+        package var openConnections: Int?
         /// How it ended, e.g. `exited with status 0`.
-        public var exit: String
+        package var exit: String
 
-        public init(
+        package init(
             slot: Int, pid: Int32?, generation: Int, seconds: Double, killed: Bool, openConnections: Int?,
             exit: String
         ) {
@@ -45,10 +45,10 @@ public struct RolloutFigures: Codable, Equatable, Sendable {
         }
     }
 
-    public var ready: [Ready]
-    public var drains: [Drain]
+    package var ready: [Ready]
+    package var drains: [Drain]
 
-    public init(ready: [Ready] = [], drains: [Drain] = []) {
+    package init(ready: [Ready] = [], drains: [Drain] = []) {
         self.ready = ready
         self.drains = drains
     }

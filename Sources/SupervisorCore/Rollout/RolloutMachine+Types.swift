@@ -1,6 +1,6 @@
 extension RolloutMachine {
     /// Something that happened, fed into ``RolloutMachine/handle(_:now:)``.
-    public enum Event: Equatable, Sendable {
+    package enum Event: Equatable, Sendable {
         /// Start generation 1 with this policy (`supervisor run`).
         case start(GenerationPolicy)
         /// A reload was asked for (`supervisor reload`, SIGHUP). With `waitForDrain`, the caller is told the outcome
@@ -38,7 +38,7 @@ extension RolloutMachine {
     }
 
     /// Something the runtime must do.
-    public enum Action: Equatable, Sendable {
+    package enum Action: Equatable, Sendable {
         /// Read the configuration again and answer with ``Event/configurationLoaded(_:)`` or
         /// ``Event/configurationFailed(_:)``.
         case loadConfiguration
@@ -66,7 +66,7 @@ extension RolloutMachine {
     }
 
     /// What the metrics record.
-    public enum Measurement: Equatable, Sendable {
+    package enum Measurement: Equatable, Sendable {
         /// An instance became ready this long after it was started.
         case becameReady(after: Duration)
         /// An instance that was asked to stop exited after draining this long; `forced` when it got SIGKILL.
@@ -80,7 +80,7 @@ extension RolloutMachine {
     }
 
     /// A timer the machine asked for; stale timers are ignored when they fire.
-    public enum TimerID: Hashable, Sendable {
+    package enum TimerID: Hashable, Sendable {
         case readyTimeout(InstanceID)
         case drainTimeout(InstanceID)
         case restart(Slot, token: Int)
@@ -89,12 +89,12 @@ extension RolloutMachine {
     }
 
     /// How loud a line is.
-    public enum LogLevel: String, Equatable, Sendable {
+    package enum LogLevel: String, Equatable, Sendable {
         case debug, info, notice, warning, error
     }
 
     /// What the supervisor tells systemd.
-    public enum ServiceState: Equatable, Sendable {
+    package enum ServiceState: Equatable, Sendable {
         case ready(status: String)
         case reloading(status: String)
         case status(String)
@@ -102,7 +102,7 @@ extension RolloutMachine {
     }
 
     /// Where the supervisor is in its own life.
-    public enum Lifecycle: Equatable, Sendable {
+    package enum Lifecycle: Equatable, Sendable {
         case notStarted
         case running
         case stopping(exitCode: Int32, message: String?, failedInstance: InstanceID?)
@@ -110,21 +110,21 @@ extension RolloutMachine {
     }
 
     /// A rollout in progress.
-    public struct Rollout: Equatable, Sendable {
+    package struct Rollout: Equatable, Sendable {
         /// The generation that served before; `nil` for the first start.
-        public let from: Generation?
-        public let to: Generation
-        public let startedAt: ContinuousClock.Instant
+        package let from: Generation?
+        package let to: Generation
+        package let startedAt: ContinuousClock.Instant
         /// The reload callers this rollout answers.
-        public internal(set) var waiters: [ReloadRequestID]
+        package internal(set) var waiters: [ReloadRequestID]
         /// The new instances that became ready so far, for ``RolloutFigures``.
-        public internal(set) var ready: [RolloutFigures.Ready] = []
+        package internal(set) var ready: [RolloutFigures.Ready] = []
         /// The old instances that drained and exited so far.
-        public internal(set) var drains: [RolloutFigures.Drain] = []
+        package internal(set) var drains: [RolloutFigures.Drain] = []
         /// With a bake time: when every new instance was ready and the bake began.
-        public internal(set) var bakingSince: ContinuousClock.Instant?
+        package internal(set) var bakingSince: ContinuousClock.Instant?
         /// The bake time is over (or there is none): the previous generation may be stopped.
-        public internal(set) var baked = false
+        package internal(set) var baked = false
 
         init(from: Generation?, to: Generation, startedAt: ContinuousClock.Instant, waiters: [ReloadRequestID]) {
             self.from = from
@@ -141,9 +141,9 @@ extension RolloutMachine {
 }
 
 /// How a reload ended, as its caller is told.
-public struct ReloadResult: Equatable, Sendable {
+package struct ReloadResult: Equatable, Sendable {
     /// The kinds of ending.
-    public enum Kind: String, Equatable, Sendable {
+    package enum Kind: String, Equatable, Sendable {
         /// The first generation serves.
         case started
         /// The new generation serves.
@@ -155,20 +155,20 @@ public struct ReloadResult: Equatable, Sendable {
     }
 
     /// `true` when the new generation serves.
-    public var succeeded: Bool { kind == .started || kind == .completed }
-    public let kind: Kind
+    package var succeeded: Bool { kind == .started || kind == .completed }
+    package let kind: Kind
     /// One line for a person: what happened and to what.
-    public internal(set) var message: String
+    package internal(set) var message: String
     /// The instance whose failure caused a rollback; its last output explains it.
-    public let failedInstance: InstanceID?
+    package let failedInstance: InstanceID?
     /// The generation serving afterwards.
-    public let generation: Generation?
+    package let generation: Generation?
     /// When it ended.
-    public let finishedAt: ContinuousClock.Instant
+    package let finishedAt: ContinuousClock.Instant
     /// What the rollout measured; drains only for callers that waited for them.
-    public internal(set) var figures: RolloutFigures
+    package internal(set) var figures: RolloutFigures
 
-    public init(
+    package init(
         kind: Kind,
         message: String,
         failedInstance: InstanceID? = nil,

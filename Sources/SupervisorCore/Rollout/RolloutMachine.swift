@@ -15,18 +15,18 @@
 /// new instances that never served are stopped, and a slot whose old instance was already replaced gets an old one
 /// again before its new one is stopped. Reloads that arrive during a rollout are coalesced into one follow-up rollout.
 /// An instance of the target that dies in steady state is restarted in its slot after a ``RestartBackoff`` delay.
-public struct RolloutMachine: Sendable {
-    public private(set) var lifecycle: Lifecycle = .notStarted
+package struct RolloutMachine: Sendable {
+    package private(set) var lifecycle: Lifecycle = .notStarted
     /// Every instance not yet reaped, oldest first.
-    public private(set) var records: [InstanceRecord] = []
+    package private(set) var records: [InstanceRecord] = []
     /// The generation every slot should run.
-    public private(set) var target: Generation?
+    package private(set) var target: Generation?
     /// The rollout in progress, if any.
-    public private(set) var rollout: Rollout?
+    package private(set) var rollout: Rollout?
     /// How the last rollout ended (the first start included).
-    public private(set) var lastResult: ReloadResult?
+    package private(set) var lastResult: ReloadResult?
     /// Restarts after a failure, per slot, since the supervisor started.
-    public private(set) var restartCounts: [Slot: Int] = [:]
+    package private(set) var restartCounts: [Slot: Int] = [:]
 
     private var policies: [Generation: GenerationPolicy] = [:]
     private var backoffs: [Slot: RestartBackoff] = [:]
@@ -43,19 +43,19 @@ public struct RolloutMachine: Sendable {
     private var actions: [Action] = []
     private var now: ContinuousClock.Instant = .now
 
-    public init() {}
+    package init() {}
 
     /// The policy of a generation that still has instances, or is the target.
-    public func policy(of generation: Generation) -> GenerationPolicy? { policies[generation] }
+    package func policy(of generation: Generation) -> GenerationPolicy? { policies[generation] }
 
     /// The record of an instance that has not been reaped yet.
-    public func record(_ id: InstanceID) -> InstanceRecord? { records.first { $0.id == id } }
+    package func record(_ id: InstanceID) -> InstanceRecord? { records.first { $0.id == id } }
 
     /// Reload callers waiting for a rollout that has not started yet.
-    public var queuedReloadCount: Int { queuedReloads.count + (reloadsAwaitingConfiguration?.count ?? 0) }
+    package var queuedReloadCount: Int { queuedReloads.count + (reloadsAwaitingConfiguration?.count ?? 0) }
 
     /// Feeds one event and returns what to do, in order.
-    public mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
+    package mutating func handle(_ event: Event, now: ContinuousClock.Instant) -> [Action] {
         self.now = now
         actions = []
         switch event {
@@ -516,7 +516,6 @@ public struct RolloutMachine: Sendable {
         count == 1 ? "1 connection" : "\(count) connections"
     }
 
-
     private mutating func finishReload(_ waiters: [ReloadRequestID], _ result: ReloadResult) {
         for waiter in waiters { drainWatchers.remove(waiter) }
         actions.append(.finishReload(waiters, result))
@@ -631,7 +630,7 @@ public struct RolloutMachine: Sendable {
     }
 
     /// Generations other than the target that still have instances draining, oldest first.
-    public var drainingGenerations: [Generation] {
+    package var drainingGenerations: [Generation] {
         Set(
             records.filter { ($0.phase == .stopping || $0.phase == .killed) && $0.generation != target }
                 .map(\.generation)
@@ -664,7 +663,7 @@ public struct RolloutMachine: Sendable {
     /// systemd's `STATUS=` while running: the generation that serves and how many of its instances are ready, the
     /// rollout in progress, and why the last reload was rolled back (so `systemctl status` shows it), e.g.
     /// `generation 2: 2/2 ready; last reload rolled back: instance #1 … exited with status 2 before it was ready; …`.
-    public var statusLine: String? {
+    package var statusLine: String? {
         guard let target, let policy = policies[target] else { return nil }
         let ready = records.filter { $0.generation == target && $0.phase == .ready }.count
         var line = "\(target): \(ready)/\(policy.instances) ready"
@@ -693,5 +692,5 @@ extension RolloutMachine.LogLevel: Comparable {
         }
     }
 
-    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rank < rhs.rank }
+    package static func < (lhs: Self, rhs: Self) -> Bool { lhs.rank < rhs.rank }
 }

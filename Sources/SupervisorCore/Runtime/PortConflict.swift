@@ -1,18 +1,18 @@
 /// Finds processes outside the supervisor's instances that already listen where the instances are to listen.
-public struct PortConflict: Equatable, Sendable, CustomStringConvertible {
-    public let address: ListenAddress
+package struct PortConflict: Equatable, Sendable, CustomStringConvertible {
+    package let address: ListenAddress
     /// The process holding the socket, when this user may see it.
-    public let pid: Int32?
-    public let command: String?
+    package let pid: Int32?
+    package let command: String?
 
-    public var description: String {
+    package var description: String {
         let owner = pid.map { "pid \($0)\(command.map { " (\($0))" } ?? "")" } ?? "a process of another user"
         return
             "port \(address.port) (\(address)) is already in use by \(owner); stop it or choose another --listen port"
     }
 
     /// Conflicts for `addresses`, ignoring sockets held by `ownProcesses`.
-    public static func find(
+    package static func find(
         for addresses: [ListenAddress],
         ignoring ownProcesses: Set<Int32> = []
     ) -> [PortConflict] {

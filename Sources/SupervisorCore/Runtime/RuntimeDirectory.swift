@@ -9,12 +9,12 @@ import Glibc
 /// another user could have put there: a directory on the way that another user may write (without the sticky bit,
 /// which keeps them from replacing entries they do not own) is refused, no symbolic link is followed inside, and an
 /// entry another user owns is refused rather than reused.
-public enum RuntimeDirectory {
+package enum RuntimeDirectory {
     /// Creates `path` and its missing parents with `mode`; an existing directory is left as it is. Then checks that
     /// no other user can change what is in it (see ``checkTrusted(_:)``).
     ///
     /// - Throws: ``ConfigurationError`` naming the directory and the reason (e.g. a read-only file system).
-    public static func ensure(_ path: String, mode: UInt32) throws(ConfigurationError) {
+    package static func ensure(_ path: String, mode: UInt32) throws(ConfigurationError) {
         var built = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             built += "/" + component
@@ -30,7 +30,7 @@ public enum RuntimeDirectory {
     /// bit (as `/tmp` has). The last one must be owned by this user.
     ///
     /// - Throws: ``ConfigurationError`` naming the directory, what is wrong and the fix.
-    public static func checkTrusted(_ path: String) throws(ConfigurationError) {
+    package static func checkTrusted(_ path: String) throws(ConfigurationError) {
         let user = geteuid()
         var built = path.hasPrefix("/") ? "" : "."
         let components = path.split(separator: "/")
@@ -95,7 +95,7 @@ public enum RuntimeDirectory {
     /// Creates the private notify directory afresh: removes what a previous supervisor of the same name left there
     /// (the caller holds the ``InstanceLock``), then makes it mode 0700. Nothing is followed: a symbolic link there,
     /// or a directory of another user, is refused.
-    public static func preparePrivate(_ path: String) throws(ConfigurationError) {
+    package static func preparePrivate(_ path: String) throws(ConfigurationError) {
         var info = stat()
         if lstat(path, &info) == 0 {
             guard info.st_mode & S_IFMT == S_IFDIR else {

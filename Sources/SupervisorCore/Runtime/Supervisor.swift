@@ -15,7 +15,7 @@ import Glibc
 /// Everything the machine decides happens on one task, in order; I/O sources only enqueue events. Create it with
 /// ``prepare(source:environment:)``, which checks everything that can be checked before anything starts, then
 /// call ``run()``.
-public final class Supervisor {
+package final class Supervisor {
     enum Event: Sendable {
         case signal(UnixSignal)
         case notify(InstanceID, NotifyDatagram)
@@ -73,7 +73,7 @@ public final class Supervisor {
     let source: ConfigurationSource
     let initialConfiguration: Configuration
     /// The configuration the supervisor started with (a reload may change what instances run, not this).
-    public var configuration: Configuration { initialConfiguration }
+    package var configuration: Configuration { initialConfiguration }
     let controlSocket: ControlSocketLocation
     let notifyDirectory: String
     let inheritedEnvironment: [String]
@@ -123,11 +123,11 @@ public final class Supervisor {
     var shuttingDown = false
     let metrics = SupervisorMetrics()
     /// What other threads may read about this supervisor.
-    public private(set) var observer: SupervisorObserver!
+    package private(set) var observer: SupervisorObserver!
     var exitCode: Int32?
     /// Once ``run()`` returned: why the supervisor stopped, with the last lines of the instance whose failure made it
     /// stop (the first generation never became ready), as `supervisor stop` reports it.
-    public internal(set) var exitResult: ControlResult?
+    package internal(set) var exitResult: ControlResult?
     let events: AsyncStream<Event>
     let eventSink: AsyncStream<Event>.Continuation
 
@@ -160,7 +160,7 @@ public final class Supervisor {
     ///
     /// - Throws: ``ConfigurationError`` for anything a person must fix first: a bad setting, a command that cannot
     ///   run, a port another program listens on, another supervisor with the same name.
-    public static func prepare(
+    package static func prepare(
         source: ConfigurationSource,
         environment: [String: String]
     ) throws(ConfigurationError) -> Supervisor {
@@ -186,7 +186,7 @@ public final class Supervisor {
 
     /// Starts generation 1 and supervises until stopped. Returns the process exit code: 0 after a clean stop, 1 when
     /// the first generation never became ready.
-    public func run() async throws -> Int32 {
+    package func run() async throws -> Int32 {
         if supervisor_set_child_subreaper() != 0 {
             logger.warning("cannot become a child subreaper; processes orphaned by instances go to init")
         }

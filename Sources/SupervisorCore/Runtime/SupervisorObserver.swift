@@ -3,11 +3,11 @@ import Synchronization
 /// A view of a running ``Supervisor`` for other threads (the HTTP endpoint): the latest published status, the
 /// readiness verdict, and a liveness check that goes through the supervisor's event loop. Reading never waits for the
 /// supervisor; only ``liveness(timeout:)`` does, and only up to its timeout.
-public final class SupervisorObserver: Sendable {
+package final class SupervisorObserver: Sendable {
     /// A verdict with a line a person can read.
-    public struct Answer: Equatable, Sendable {
-        public let ok: Bool
-        public let text: String
+    package struct Answer: Equatable, Sendable {
+        package let ok: Bool
+        package let text: String
     }
 
     struct Published: Sendable {
@@ -29,12 +29,12 @@ public final class SupervisorObserver: Sendable {
     }
 
     /// The status as of the last event the supervisor handled.
-    public var status: StatusReport? { published.withLock { $0.report } }
+    package var status: StatusReport? { published.withLock { $0.report } }
 
     /// The status as of the last event, with each instance's live connections counted now, on the caller's thread
     /// (``ConnectionCensus``: `/proc` and one netlink request per address family); also sets
     /// `supervisor_connections`. For `/status` and `/metrics`, so connections are counted only when asked for.
-    public func statusCountingConnections() -> StatusReport? {
+    package func statusCountingConnections() -> StatusReport? {
         let (report, subjects) = published.withLock { ($0.report, $0.censusSubjects) }
         guard var report else { return nil }
         let counts = ConnectionCensus.count(subjects.map(\.subject))
@@ -53,7 +53,7 @@ public final class SupervisorObserver: Sendable {
 
     /// Ready for traffic: at least `min-ready` instances (of any generation: the old one serves during a rollout and
     /// after a rollback) are ready, and the supervisor is not shutting down.
-    public func readiness() -> Answer {
+    package func readiness() -> Answer {
         let state = published.withLock { $0 }
         let generation = state.report?.generation.map { ", generation \($0)" } ?? ""
         if state.shuttingDown {
@@ -72,7 +72,7 @@ public final class SupervisorObserver: Sendable {
     }
 
     /// Alive: the supervisor's event loop answers within `timeout`, and at least one instance is ready.
-    public func liveness(timeout: Duration = .seconds(1)) async -> Answer {
+    package func liveness(timeout: Duration = .seconds(1)) async -> Answer {
         let reply = PingReply()
         let answered: Bool = await withCheckedContinuation { continuation in
             reply.arm(continuation)

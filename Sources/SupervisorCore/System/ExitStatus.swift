@@ -1,5 +1,5 @@
 /// How a process ended, decoded from a `waitpid` status.
-public enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
+package enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
     /// It called exit with this code.
     case exited(code: Int32)
     /// A signal ended it.
@@ -8,7 +8,7 @@ public enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
     case unknown
 
     /// Decodes a raw `waitpid` status.
-    public init(waitStatus status: Int32) {
+    package init(waitStatus status: Int32) {
         if status & 0x7f == 0 {
             self = .exited(code: (status >> 8) & 0xff)
         } else {
@@ -17,10 +17,10 @@ public enum ExitStatus: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `true` for exit code 0.
-    public var isSuccess: Bool { self == .exited(code: 0) }
+    package var isSuccess: Bool { self == .exited(code: 0) }
 
     /// `exited with status 2`, `was killed by SIGKILL`, `was killed by SIGSEGV (core dumped)`.
-    public var description: String {
+    package var description: String {
         switch self {
         case .exited(let code): "exited with status \(code)"
         case .signaled(let signal, let core): "was killed by \(signal)\(core ? " (core dumped)" : "")"

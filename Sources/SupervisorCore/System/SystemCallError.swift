@@ -3,28 +3,28 @@ import Glibc
 #endif
 
 /// A system call that failed: its name, the errno it set, and what it was acting on.
-public struct SystemCallError: Error, CustomStringConvertible, Sendable, Equatable {
+package struct SystemCallError: Error, CustomStringConvertible, Sendable, Equatable {
     /// The name of the call, e.g. `"bind"`.
-    public let call: String
+    package let call: String
     /// The errno value the call set.
-    public let errno: Int32
+    package let errno: Int32
     /// What the call acted on, e.g. a path; empty when that adds nothing.
-    public let subject: String
+    package let subject: String
 
-    public init(call: String, errno: Int32, subject: String = "") {
+    package init(call: String, errno: Int32, subject: String = "") {
         self.call = call
         self.errno = errno
         self.subject = subject
     }
 
-    public var description: String {
+    package var description: String {
         let reason = String(cString: strerror(errno))
         let text = subject.isEmpty ? "\(call) failed: \(reason)" : "\(call) \(subject) failed: \(reason)"
         return hint.map { "\(text) (\($0))" } ?? text
     }
 
     /// How to get past a failure that a limit of the machine or of the service caused.
-    public var hint: String? {
+    package var hint: String? {
         switch errno {
         case EMFILE:
             "the supervisor reached its open-file limit; raise it (LimitNOFILE= in the unit, ulimit -n)"

@@ -3,17 +3,17 @@ import Glibc
 #endif
 
 /// A POSIX signal, named as `kill -l` names it.
-public struct UnixSignal: Hashable, Sendable, CustomStringConvertible {
+package struct UnixSignal: Hashable, Sendable, CustomStringConvertible {
     /// The signal number.
-    public let rawValue: Int32
+    package let rawValue: Int32
 
-    public init(rawValue: Int32) { self.rawValue = rawValue }
+    package init(rawValue: Int32) { self.rawValue = rawValue }
 
-    public static let hangup = UnixSignal(rawValue: SIGHUP)
-    public static let interrupt = UnixSignal(rawValue: SIGINT)
-    public static let terminate = UnixSignal(rawValue: SIGTERM)
-    public static let kill = UnixSignal(rawValue: SIGKILL)
-    public static let child = UnixSignal(rawValue: SIGCHLD)
+    package static let hangup = UnixSignal(rawValue: SIGHUP)
+    package static let interrupt = UnixSignal(rawValue: SIGINT)
+    package static let terminate = UnixSignal(rawValue: SIGTERM)
+    package static let kill = UnixSignal(rawValue: SIGKILL)
+    package static let child = UnixSignal(rawValue: SIGCHLD)
 
     private static let names: [(String, Int32)] = [
         ("HUP", SIGHUP), ("INT", SIGINT), ("QUIT", SIGQUIT), ("ILL", SIGILL), ("TRAP", SIGTRAP), ("ABRT", SIGABRT),
@@ -27,7 +27,7 @@ public struct UnixSignal: Hashable, Sendable, CustomStringConvertible {
     /// Parses `TERM`, `SIGTERM`, `sigterm`, `15`, or `RTMIN+3`.
     ///
     /// - Returns: `nil` for a name or number that is not a signal.
-    public init?(name: String) {
+    package init?(name: String) {
         var text = name.uppercased()
         if text.hasPrefix("SIG") { text.removeFirst(3) }
         if let number = Int32(text), number > 0, number < 65 {
@@ -59,7 +59,7 @@ public struct UnixSignal: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `SIGTERM`, or `signal 42` for one without a name.
-    public var description: String {
+    package var description: String {
         if let match = Self.names.first(where: { $0.1 == rawValue }) { return "SIG\(match.0)" }
         if rawValue >= 34 && rawValue <= 64 { return rawValue == 34 ? "SIGRTMIN" : "SIGRTMIN+\(rawValue - 34)" }
         return "signal \(rawValue)"

@@ -1,21 +1,21 @@
 /// What the clients of one phase counted.
-public struct LoadCounts: Codable, Equatable, Sendable {
+package struct LoadCounts: Codable, Equatable, Sendable {
     /// Complete responses with a 2xx status.
-    public var succeeded = 0
+    package var succeeded = 0
     /// Failed requests by kind.
-    public var failures: [RequestFailure: Int] = [:]
+    package var failures: [RequestFailure: Int] = [:]
     /// The statuses of non-2xx responses, and how often each came.
-    public var statuses: [Int: Int] = [:]
+    package var statuses: [Int: Int] = [:]
     /// The first few errors seen, for a person to read (`ECONNRESET on a reused connection`).
-    public var examples: [String] = []
+    package var examples: [String] = []
 
-    public init() {}
+    package init() {}
 
     /// Every failed request.
-    public var failed: Int { failures.values.reduce(0, +) }
+    package var failed: Int { failures.values.reduce(0, +) }
 
     /// Every request that ended, well or not.
-    public var requests: Int { succeeded + failed }
+    package var requests: Int { succeeded + failed }
 
     static let exampleLimit = 5
 
@@ -34,7 +34,7 @@ public struct LoadCounts: Codable, Equatable, Sendable {
 }
 
 /// When a request ended, relative to the reloads.
-public enum LoadPhase: Int, Codable, Sendable {
+package enum LoadPhase: Int, Codable, Sendable {
     /// Before the first reload: the server as it serves every day.
     case steady
     /// From the first reload to shortly after the last.

@@ -1,5 +1,5 @@
 /// How a request failed, by what the client saw. The kinds point at different causes (see ``Finding``).
-public enum RequestFailure: String, CaseIterable, Codable, CodingKeyRepresentable, Comparable, Sendable {
+package enum RequestFailure: String, CaseIterable, Codable, CodingKeyRepresentable, Comparable, Sendable {
     /// The connection was refused: nothing listened on the port at that moment.
     case refused
     /// Reset or end of file before any byte of the response, on a keep-alive connection that had answered before:
@@ -18,7 +18,7 @@ public enum RequestFailure: String, CaseIterable, Codable, CodingKeyRepresentabl
     case connectFailed = "connect_failed"
 
     /// A few words for tables.
-    public var label: String {
+    package var label: String {
         switch self {
         case .refused: "connection refused"
         case .closedIdle: "idle keep-alive closed"
@@ -30,7 +30,7 @@ public enum RequestFailure: String, CaseIterable, Codable, CodingKeyRepresentabl
         }
     }
 
-    public static func < (lhs: Self, rhs: Self) -> Bool {
+    package static func < (lhs: Self, rhs: Self) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 }

@@ -1,17 +1,17 @@
 internal import SupervisorCore
 
 /// One kind of trouble `supervisor verify` saw, what it means, and what to do about it.
-public struct Finding: Codable, Equatable, Sendable {
+package struct Finding: Codable, Equatable, Sendable {
     /// A ``RequestFailure`` raw value, or `drain_killed`.
-    public var kind: String
+    package var kind: String
     /// Failed requests of that kind (for `drain_killed`: instances killed at the drain timeout).
-    public var count: Int
+    package var count: Int
     /// In which connection styles it was seen.
-    public var styles: [String]
+    package var styles: [String]
     /// Why it happens, in a sentence or two.
-    public var cause: String
+    package var cause: String
     /// What to change.
-    public var fix: String
+    package var fix: String
 
     /// What the verification knows that shapes the advice.
     struct Context {

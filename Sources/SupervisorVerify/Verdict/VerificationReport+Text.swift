@@ -3,7 +3,7 @@ internal import SupervisorCore
 extension VerificationReport {
     /// The report for a person: the counts per connection style and kind of failure, then the verdict with the
     /// cause and fix of every kind seen.
-    public var text: String {
+    package var text: String {
         var lines: [String] = []
         if !styles.isEmpty {
             let names = styles.map(\.style)

@@ -6,7 +6,7 @@ import SupervisorCore
 func fuzzOne(_ bytes: [UInt8]) {
     guard let layer = try? ConfigurationFile.parse(bytes, path: "fuzz.toml") else { return }
     var withCommand = layer
-    if withCommand.command == nil { withCommand.command = ["/bin/true"] }
+    if withCommand[Settings.command] == nil { withCommand[Settings.command] = ["/bin/true"] }
     _ = try? Configuration(withCommand, defaultInstances: 2)
 }
 
