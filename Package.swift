@@ -119,6 +119,9 @@ let package = Package(
             dependencies: [
                 "SupervisorCore",
                 "SupervisorHTTP",
+                // The environment contract, written by the supervisor and read by the servers.
+                "SupervisedServer",
+                "SystemdSupport",
                 // The fuzz tests run the control socket's server in process.
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

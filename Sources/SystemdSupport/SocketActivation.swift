@@ -16,10 +16,24 @@ public struct ActivatedSocket: Equatable, Sendable {
 /// `sd_listen_fds_with_names`. The environment is left as it is (`unsetenv` is not thread-safe); the supervisor does
 /// not pass these variables on to its instances.
 public enum SocketActivation {
-    /// The sockets passed to this process; empty when there are none or they are meant for another process.
-    public static func receive() -> [ActivatedSocket] {
+    /// The sockets passed to this process, each made close-on-exec; empty when there are none or they are meant for
+    /// another process (`LISTEN_PID`). A socket without a name in `LISTEN_FDNAMES` is called `unknown`, as systemd
+    /// calls it.
+    ///
+    /// - Throws: ``SystemCallError`` of `sd_listen_fds_with_names`, naming the variables, when they are malformed
+    ///   (`EINVAL`: `LISTEN_FDS` not a count, `LISTEN_PID` not a pid, `LISTEN_FDNAMES` with another number of names)
+    ///   or a descriptor cannot be made close-on-exec.
+    public static func receive() throws(SystemCallError) -> [ActivatedSocket] {
         var names: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?
         let count = sd_listen_fds_with_names(0, &names)
+        if count < 0 {
+            throw SystemCallError(
+                call: "sd_listen_fds_with_names", errno: -count,
+                subject: "("
+                    + ServiceEnvironment.describe(
+                        [ServiceEnvironment.listenFDs, ServiceEnvironment.listenPID, ServiceEnvironment.listenFDNames])
+                    + ")")
+        }
         guard count > 0 else { return [] }
         defer {
             if let names {

@@ -23,7 +23,8 @@ public struct StandardErrorLog: Sendable {
     /// A writer that uses priority prefixes when standard error is the journal (`JOURNAL_STREAM`), or a supervisor
     /// instance's output pipe (`SUPERVISOR_NAME` is set): the supervisor stamps each line and keeps its priority.
     public init() {
-        self.writesPriorityPrefixes = Self.standardErrorIsJournal() || getenv("SUPERVISOR_NAME") != nil
+        self.writesPriorityPrefixes =
+            Self.standardErrorIsJournal() || ServiceEnvironment.value(of: ServiceEnvironment.supervisorName) != nil
     }
 
     /// A writer with an explicit choice, for tests.

@@ -20,7 +20,7 @@ public struct SystemdNotifier: Sendable {
     public init() {}
 
     /// Whether a service manager listens: `NOTIFY_SOCKET` is set.
-    public var isEnabled: Bool { getenv("NOTIFY_SOCKET") != nil }
+    public var isEnabled: Bool { ServiceEnvironment.value(of: ServiceEnvironment.notifySocket) != nil }
 
     /// Queues newline-separated `KEY=VALUE` assignments, e.g. `"READY=1\nSTATUS=serving"`, for sending.
     ///
@@ -79,10 +79,23 @@ public struct SystemdNotifier: Sendable {
     }
 
     /// The manager's watchdog timeout for this process (`WatchdogSec=`, passed as `WATCHDOG_USEC` and
-    /// `WATCHDOG_PID`), read with libsystemd's `sd_watchdog_enabled`; `nil` when none applies.
-    public static func watchdogTimeout() -> Duration? {
+    /// `WATCHDOG_PID`), read with libsystemd's `sd_watchdog_enabled`; `nil` when none applies (unset, or meant for
+    /// another process).
+    ///
+    /// - Throws: ``SystemCallError`` of `sd_watchdog_enabled`, naming the variables, when they are malformed
+    ///   (`WATCHDOG_USEC` not a positive number of microseconds, `WATCHDOG_PID` not a pid).
+    public static func watchdogTimeout() throws(SystemCallError) -> Duration? {
         var microseconds: UInt64 = 0
-        guard sd_watchdog_enabled(0, &microseconds) > 0, microseconds > 0 else { return nil }
+        let result = sd_watchdog_enabled(0, &microseconds)
+        if result < 0 {
+            throw SystemCallError(
+                call: "sd_watchdog_enabled", errno: -result,
+                subject: "("
+                    + ServiceEnvironment.describe([
+                        ServiceEnvironment.watchdogMicroseconds, ServiceEnvironment.watchdogPID,
+                    ]) + ")")
+        }
+        guard result > 0, microseconds > 0 else { return nil }
         return .microseconds(microseconds)
     }
 

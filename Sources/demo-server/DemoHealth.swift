@@ -1,6 +1,7 @@
 import NIOHTTP1
 import SupervisedServer
 import Synchronization
+import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -25,8 +26,8 @@ final class DemoHealth: Sendable {
     private let identity: String
 
     init() {
-        let generation = getenv("SUPERVISOR_GENERATION").map { String(cString: $0) } ?? "0"
-        let instance = getenv("SUPERVISOR_INSTANCE").map { String(cString: $0) } ?? "0"
+        let generation = ServiceEnvironment.value(of: ServiceEnvironment.generation) ?? "0"
+        let instance = ServiceEnvironment.value(of: ServiceEnvironment.instance) ?? "0"
         identity = "pid=\(getpid()) generation=\(generation) instance=\(instance)"
     }
 

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import SupervisedServer
+import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -17,8 +18,8 @@ struct DemoResponder: Sendable {
     /// - Parameter bodyBytes: pad the body with lines of `.` to at least this many bytes (large responses take long
     ///   enough to be caught mid-way when the server dies).
     init(versionString: String, bodyBytes: Int = 0) {
-        let generation = Self.environment("SUPERVISOR_GENERATION") ?? "0"
-        let instance = Self.environment("SUPERVISOR_INSTANCE") ?? "0"
+        let generation = ServiceEnvironment.value(of: ServiceEnvironment.generation) ?? "0"
+        let instance = ServiceEnvironment.value(of: ServiceEnvironment.instance) ?? "0"
         identity = "pid=\(getpid()) generation=\(generation) instance=\(instance) version=\(versionString)\n"
         var body = ByteBuffer(string: identity)
         let line = String(repeating: ".", count: 63) + "\n"
@@ -52,9 +53,5 @@ struct DemoResponder: Sendable {
     /// The responder for ``SupervisedHTTPServer``: quick and non-blocking, so it runs on the event loop.
     var responder: HTTPResponder {
         .onEventLoop { request in self.respond(to: request) }
-    }
-
-    private static func environment(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
     }
 }

@@ -1,20 +1,18 @@
 import ArgumentParser
 import SupervisedServer
+import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 extension DemoServer {
-    /// The variable in which the supervisor passes the instance's admin port (`--admin-port-base` + slot).
-    static let adminPortEnvironmentVariable = "SUPERVISOR_ADMIN_PORT"
-
     /// The admin port: `--admin-port`, else `SUPERVISOR_ADMIN_PORT`, else none.
     func adminPortToUse() throws -> Int? {
         if let adminPort { return adminPort }
-        guard let text = getenv(Self.adminPortEnvironmentVariable).map({ String(cString: $0) }) else { return nil }
+        guard let text = ServiceEnvironment.value(of: ServiceEnvironment.adminPort) else { return nil }
         guard let port = Int(text), (0...65535).contains(port) else {
-            throw ValidationError("\(Self.adminPortEnvironmentVariable)='\(text)' is not a port in 0...65535")
+            throw ValidationError("\(ServiceEnvironment.adminPort)='\(text)' is not a port in 0...65535")
         }
         return port
     }

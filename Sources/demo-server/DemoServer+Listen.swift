@@ -1,5 +1,6 @@
 import ArgumentParser
 import SupervisedServer
+import SystemdSupport
 
 extension DemoServer {
     /// Where to listen: the sockets of `LISTEN_FDS` when they are meant for this process (the supervisor's
@@ -18,7 +19,7 @@ extension DemoServer {
         do {
             supervisorAddresses = try ListenAddress.fromSupervisorEnvironment()
         } catch {
-            throw ValidationError("\(ListenAddress.supervisorEnvironmentVariable): \(error)")
+            throw ValidationError("\(ServiceEnvironment.listen): \(error)")
         }
         if let first = supervisorAddresses.first {
             return [.address(first)]

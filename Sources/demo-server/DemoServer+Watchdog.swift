@@ -1,5 +1,6 @@
 import ArgumentParser
 import SupervisedServer
+import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -15,7 +16,7 @@ extension DemoServer {
             log.error("\(error)")
             throw ExitCode.failure
         }
-        if watchdog == nil, getenv(ServiceWatchdog.timeoutEnvironmentVariable) != nil {
+        if watchdog == nil, ServiceEnvironment.value(of: ServiceEnvironment.watchdogMicroseconds) != nil {
             log.info("WATCHDOG_PID names another process: not sending WATCHDOG=1")
         }
         return watchdog

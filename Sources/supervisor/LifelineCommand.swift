@@ -1,5 +1,6 @@
 import ArgumentParser
 import SupervisorCore
+internal import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ struct LifelineCommand: ParsableCommand {
         signal(SIGHUP, SIG_IGN)
         signal(SIGINT, SIG_IGN)
         signal(SIGPIPE, SIG_IGN)
-        let name = getenv("SUPERVISOR_NAME").map { String(cString: $0) } ?? "default"
+        let name = ServiceEnvironment.value(of: ServiceEnvironment.supervisorName) ?? Configuration.defaultName
         _ = Lifeline.run(input: 0) { line in
             writeAll(2, "supervisor[\(name)] lifeline: \(line)\n")
         }

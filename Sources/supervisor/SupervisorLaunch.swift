@@ -30,7 +30,7 @@ struct SupervisorLaunch {
         do {
             supervisor = try Supervisor.prepare(source: source, environment: environment)
         } catch {
-            throw ValidationFailure(error.message)
+            throw ValidationFailure(error.description)
         }
         var endpoint: HealthEndpoint?
         if let address = supervisor.configuration.health {

@@ -2,6 +2,7 @@ import ArgumentParser
 import FoundationEssentials
 import SupervisorCore
 import SupervisorVerify
+import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -200,7 +201,7 @@ struct VerifyCommand: AsyncParsableCommand {
     private static func freePort() throws -> UInt16 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else {
-            throw ValidationFailure("cannot find a free port: socket: \(String(cString: strerror(errno)))")
+            throw ValidationFailure("cannot find a free port: \(SystemCallError.last("socket"))")
         }
         defer { close(fd) }
         var address = sockaddr_in()
@@ -212,14 +213,14 @@ struct VerifyCommand: AsyncParsableCommand {
                 bind(fd, generic, length) == 0 && getsockname(fd, generic, &length) == 0
             }
         }
-        guard bound else { throw ValidationFailure("cannot find a free port: \(String(cString: strerror(errno)))") }
+        guard bound else { throw ValidationFailure("cannot find a free port: \(SystemCallError.last("bind"))") }
         return UInt16(bigEndian: address.sin_port)
     }
 
     private static func makeWorkDirectory(environment: [String: String]) throws -> String {
         var template = Array("\(environment["TMPDIR"] ?? "/tmp")/supervisor-verify-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw ValidationFailure("cannot make a work directory: \(String(cString: strerror(errno)))")
+            throw ValidationFailure("cannot make a work directory: \(SystemCallError.last("mkdtemp"))")
         }
         return String(cString: made)
     }
@@ -227,11 +228,11 @@ struct VerifyCommand: AsyncParsableCommand {
     /// Points fd 2 at `path`; returns a descriptor of what fd 2 was, for this command's own messages.
     private static func redirectStandardError(to path: String) throws -> Int32 {
         let log = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard log >= 0 else { throw ValidationFailure("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard log >= 0 else { throw ValidationFailure("cannot write \(path): \(SystemCallError.reason(errno))") }
         defer { close(log) }
         let terminal = fcntl(2, F_DUPFD_CLOEXEC, 3)
         guard terminal >= 0, dup2(log, 2) >= 0 else {
-            throw ValidationFailure("cannot redirect the log to \(path): \(String(cString: strerror(errno)))")
+            throw ValidationFailure("cannot redirect the log to \(path): \(SystemCallError.reason(errno))")
         }
         return terminal
     }

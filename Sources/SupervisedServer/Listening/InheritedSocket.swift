@@ -1,3 +1,5 @@
+internal import SystemdSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -23,38 +25,26 @@ public struct InheritedSocket: Sendable, Hashable, CustomStringConvertible {
         self.name = name
     }
 
-    /// The sockets that `LISTEN_FDS` passes to this process, in descriptor order.
+    /// The sockets that `LISTEN_FDS` passes to this process, in descriptor order, read with libsystemd's
+    /// `sd_listen_fds_with_names` (``SocketActivation``).
     ///
     /// Returns an empty array when `LISTEN_FDS` or `LISTEN_PID` is unset, or when `LISTEN_PID` is not this process
     /// (the variables were meant for an ancestor and leaked through). Each returned descriptor is made close-on-exec,
-    /// as `sd_listen_fds` does, so it does not leak into programs this process starts. The variables are not unset:
-    /// `unsetenv` is not thread-safe.
+    /// so it does not leak into programs this process starts. The variables are not unset: `unsetenv` is not
+    /// thread-safe.
     ///
     /// - Throws: ``InheritedSocketError`` when a variable is malformed, `LISTEN_FDNAMES` has a different number of
     ///   names than `LISTEN_FDS`, or a descriptor is not a listening socket.
     public static func fromEnvironment() throws(InheritedSocketError) -> [InheritedSocket] {
-        guard let countText = environment("LISTEN_FDS"), let pidText = environment("LISTEN_PID") else { return [] }
-        guard let pid = pid_t(pidText), pid > 0 else {
-            throw InheritedSocketError("LISTEN_PID='\(pidText)' is not a process id")
+        let activated: [ActivatedSocket]
+        do { activated = try SocketActivation.receive() } catch {
+            throw InheritedSocketError("the sockets passed in LISTEN_FDS cannot be used: \(error)")
         }
-        guard pid == getpid() else { return [] }
-        guard let count = CInt(countText), count >= 0 else {
-            throw InheritedSocketError("LISTEN_FDS='\(countText)' is not a count of descriptors")
-        }
-        var names: [String?] = Array(repeating: nil, count: Int(count))
-        if let namesText = environment("LISTEN_FDNAMES") {
-            let given = namesText.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            guard given.count == Int(count) else {
-                throw InheritedSocketError(
-                    "LISTEN_FDNAMES='\(namesText)' has \(given.count) names but LISTEN_FDS=\(count)"
-                )
-            }
-            names = given
-        }
+        let named = ServiceEnvironment.value(of: ServiceEnvironment.listenFDNames) != nil
         var sockets: [InheritedSocket] = []
-        for (offset, name) in names.enumerated() {
-            let socket = InheritedSocket(descriptor: firstDescriptor + CInt(offset), name: name)
-            try socket.prepare()
+        for passed in activated {
+            let socket = InheritedSocket(descriptor: passed.fd, name: named ? passed.name : nil)
+            try socket.checkListening()
             sockets.append(socket)
         }
         return sockets
@@ -65,28 +55,20 @@ public struct InheritedSocket: Sendable, Hashable, CustomStringConvertible {
         name.map { "fd \(descriptor) (\($0))" } ?? "fd \(descriptor)"
     }
 
-    /// Sets close-on-exec and checks that the descriptor is a socket in listening state.
-    private func prepare() throws(InheritedSocketError) {
+    /// Checks that the descriptor is a socket in listening state.
+    private func checkListening() throws(InheritedSocketError) {
+        var listening: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
         do {
-            let flags = try systemCall("fcntl(\(descriptor), F_GETFD)") { fcntl(descriptor, F_GETFD) }
-            try systemCall("fcntl(\(descriptor), F_SETFD)") { fcntl(descriptor, F_SETFD, flags | FD_CLOEXEC) }
-            var listening: CInt = 0
-            var length = socklen_t(MemoryLayout<CInt>.size)
-            try systemCall("getsockopt(\(descriptor), SO_ACCEPTCONN)") {
+            try systemCall("getsockopt", subject: "\(self) SO_ACCEPTCONN") {
                 getsockopt(descriptor, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length)
             }
-            guard listening != 0 else {
-                throw InheritedSocketError("\(self) from LISTEN_FDS is a socket but not in listening state")
-            }
-        } catch let error as InheritedSocketError {
-            throw error
         } catch {
             throw InheritedSocketError("\(self) from LISTEN_FDS is not a usable listening socket: \(error)")
         }
-    }
-
-    private static func environment(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
+        guard listening != 0 else {
+            throw InheritedSocketError("\(self) from LISTEN_FDS is a socket but not in listening state")
+        }
     }
 }
 

@@ -1,18 +1,11 @@
 public import NIOCore
-
-#if canImport(Glibc)
-import Glibc
-#endif
+internal import SystemdSupport
 
 /// A host and port to listen on, written `ADDR:PORT` as in `SUPERVISOR_LISTEN`: `127.0.0.1:8080`, `0.0.0.0:80`,
 /// `localhost:8080`, and IPv6 in brackets, `[::1]:8080`.
 ///
 /// The host is kept as written; it is resolved when the socket is bound, so a name that does not resolve fails then.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
-    /// The name of the environment variable in which the supervisor passes the addresses of `app` listen mode: a
-    /// comma-separated list of `ADDR:PORT`.
-    public static let supervisorEnvironmentVariable = "SUPERVISOR_LISTEN"
-
     /// The host name or IP address, without brackets.
     public var host: String
     /// The TCP port, `0...65535`; `0` lets the kernel choose a free port.
@@ -67,31 +60,28 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         self.init(host: host, port: port)
     }
 
-    /// Parses a comma-separated list of `ADDR:PORT`; blanks around entries and empty entries are ignored.
+    /// Parses a list as `SUPERVISOR_LISTEN` writes it: `ADDR:PORT` entries, comma-separated; blanks around entries and
+    /// empty entries are ignored.
     ///
     /// - Throws: ``ListenAddressError`` for the first entry that does not parse.
     public static func parseList(_ text: some StringProtocol) throws(ListenAddressError) -> [ListenAddress] {
         var addresses: [ListenAddress] = []
-        for entry in text.split(separator: ",") {
-            let trimmed = entry.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()
-            guard !trimmed.isEmpty else { continue }
-            addresses.append(try ListenAddress(parsing: String(trimmed)))
+        for entry in ServiceEnvironment.listenAddresses(in: text) {
+            addresses.append(try ListenAddress(parsing: entry))
         }
         return addresses
     }
 
-    /// The addresses in ``supervisorEnvironmentVariable`` (`SUPERVISOR_LISTEN`), in order; empty when it is unset.
+    /// The addresses in `SUPERVISOR_LISTEN` (``ServiceEnvironment/listen``), in order; empty when it is unset.
     ///
     /// - Throws: ``ListenAddressError`` when an entry does not parse.
     public static func fromSupervisorEnvironment() throws(ListenAddressError) -> [ListenAddress] {
-        guard let value = getenv(supervisorEnvironmentVariable) else { return [] }
-        return try parseList(String(cString: value))
+        guard let value = ServiceEnvironment.value(of: ServiceEnvironment.listen) else { return [] }
+        return try parseList(value)
     }
 
     /// `host:port`, with IPv6 hosts in brackets: the form ``init(parsing:)`` reads.
-    public var description: String {
-        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
+    public var description: String { ServiceEnvironment.address(host: host, port: port) }
 }
 
 /// A listen address that does not parse, with the text and what is wrong with it.

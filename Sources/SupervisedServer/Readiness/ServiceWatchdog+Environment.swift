@@ -1,9 +1,5 @@
 public import SystemdSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension ServiceWatchdog {
     /// The watchdog the manager asks this process for, read as libsystemd's `sd_watchdog_enabled` reads it; not
     /// started.
@@ -35,33 +31,15 @@ extension ServiceWatchdog {
         return watchdog
     }
 
-    /// The timeout of `WATCHDOG_USEC` when it applies to this process.
+    /// The timeout of `WATCHDOG_USEC` when it applies to this process, read with libsystemd's `sd_watchdog_enabled`
+    /// (``SystemdNotifier/watchdogTimeout()``).
     static func timeoutFromEnvironment() throws(ServiceWatchdogError) -> Duration? {
-        guard let usecText = environment(timeoutEnvironmentVariable) else { return nil }
-        // systemd's safe_atou64 accepts no sign and no blanks; 0 and USEC_INFINITY are "not set" errors there too.
-        guard usecText.allSatisfy(\.isASCIIDigitCharacter), let usec = UInt64(usecText), usec > 0,
-            usec != UInt64.max, let microseconds = Int64(exactly: usec)
-        else {
+        do { return try SystemdNotifier.watchdogTimeout() } catch {
             throw ServiceWatchdogError(
-                "\(timeoutEnvironmentVariable)='\(usecText)' is not a positive number of microseconds"
-            )
+                "no watchdog can be kept: \(error); WATCHDOG_USEC must be a positive number of microseconds, and "
+                    + "WATCHDOG_PID, if set, a process id")
         }
-        if let pidText = environment(pidEnvironmentVariable) {
-            guard pidText.allSatisfy(\.isASCIIDigitCharacter), let pid = pid_t(pidText), pid > 0 else {
-                throw ServiceWatchdogError("\(pidEnvironmentVariable)='\(pidText)' is not a process id")
-            }
-            guard pid == getpid() else { return nil }
-        }
-        return .microseconds(microseconds)
     }
-
-    private static func environment(_ name: String) -> String? {
-        getenv(name).map { String(cString: $0) }
-    }
-}
-
-extension Character {
-    fileprivate var isASCIIDigitCharacter: Bool { isASCII && isWholeNumber }
 }
 
 /// Watchdog variables that cannot be used, with what is wrong in words a person can act on.

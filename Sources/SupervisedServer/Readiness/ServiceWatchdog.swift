@@ -16,11 +16,6 @@ public import SystemdSupport
 /// replaces the process. Pinging runs until ``stop()`` or the end of the process, whether or not the watchdog object
 /// is still referenced: dropping it must not make the manager kill a healthy service.
 public final class ServiceWatchdog: Sendable {
-    /// The variable in which the manager passes the watchdog timeout, in microseconds.
-    public static let timeoutEnvironmentVariable = "WATCHDOG_USEC"
-    /// The variable in which the manager names the process that must send the pings.
-    public static let pidEnvironmentVariable = "WATCHDOG_PID"
-
     /// The manager's watchdog timeout: with no `WATCHDOG=1` for this long, the service is considered hung.
     public let timeout: Duration
     /// How often `WATCHDOG=1` is sent: half of ``timeout``, as sd_watchdog_enabled(3) recommends.

@@ -1,3 +1,5 @@
+internal import SystemdSupport
+
 /// A complete, validated configuration: defaults, then the config file, then command-line flags.
 package struct Configuration: Equatable, Sendable {
     package var name: String
@@ -47,11 +49,7 @@ package struct Configuration: Equatable, Sendable {
     package static let defaultName = "default"
 
     /// Variables the supervisor sets for every instance itself; a configuration may not set them.
-    package static let reservedEnvironmentNames: Set<String> = [
-        "NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "WATCHDOG_USEC", "WATCHDOG_PID",
-        "SUPERVISOR_INSTANCE", "SUPERVISOR_GENERATION", "SUPERVISOR_LISTEN", "SUPERVISOR_NAME", "SUPERVISOR_ADMIN_PORT",
-        "SUPERVISOR_PID",
-    ]
+    package static var reservedEnvironmentNames: Set<String> { ServiceEnvironment.setBySupervisor }
 
     /// Resolves a layered configuration, filling defaults and checking every value.
     ///

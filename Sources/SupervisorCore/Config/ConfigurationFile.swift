@@ -1,3 +1,4 @@
+internal import SystemdSupport
 internal import TOMLKit
 
 /// The TOML config file: each key is the long name of a `run` option.

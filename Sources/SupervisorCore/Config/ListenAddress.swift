@@ -1,3 +1,5 @@
+internal import SystemdSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -78,9 +80,7 @@ package struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     package var isIPv6: Bool { host.contains(":") }
 
     /// `127.0.0.1:8080`, `[::1]:8080`; without the name.
-    package var description: String {
-        isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)"
-    }
+    package var description: String { ServiceEnvironment.address(host: host, port: Int(port)) }
 
     /// The address as `/proc/net/tcp{,6}` prints it (hex of the in-memory bytes, 32-bit words in host order).
     var procHexAddress: String? {

@@ -1,4 +1,5 @@
 internal import CSupervisorShims
+internal import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc

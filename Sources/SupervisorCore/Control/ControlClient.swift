@@ -1,3 +1,5 @@
+internal import SystemdSupport
+
 #if canImport(FoundationEssentials)
 internal import FoundationEssentials
 #else
@@ -118,5 +120,5 @@ package struct ControlClient: Sendable {
         }
     }
 
-    private static func errnoText() -> String { String(cString: strerror(errno)) }
+    private static func errnoText() -> String { SystemCallError.reason(errno) }
 }

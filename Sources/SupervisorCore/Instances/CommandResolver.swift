@@ -1,3 +1,5 @@
+internal import SystemdSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +28,7 @@ package enum CommandResolver {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw ConfigurationError(
-                "command not found: \(path) (\(String(cString: strerror(errno)))); check the path, or build the "
+                "command not found: \(path) (\(SystemCallError.reason(errno))); check the path, or build the "
                     + "program first")
         }
         if info.st_mode & S_IFMT == S_IFDIR {

@@ -1,10 +1,13 @@
+internal import SystemdSupport
+
 /// The environment an instance starts with: the supervisor's own, minus what belongs to the supervisor's own service
 /// manager, plus the configured additions, plus what the supervisor tells each instance.
 package enum InstanceEnvironment {
     /// Variables of the supervisor's environment that describe the supervisor's own relation to systemd; passing
     /// them on would make an instance answer systemd directly or adopt sockets meant for the supervisor.
     package static let withheld: Set<String> = [
-        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "MAINPID",
+        ServiceEnvironment.notifySocket, ServiceEnvironment.watchdogMicroseconds, ServiceEnvironment.watchdogPID,
+        ServiceEnvironment.listenFDs, ServiceEnvironment.listenPID, ServiceEnvironment.listenFDNames, "MAINPID",
         "JOURNAL_STREAM", "MANAGERPID", "TRIGGER_UNIT", "TRIGGER_PATH", "TRIGGER_TIMER_REALTIME_USEC",
         "TRIGGER_TIMER_MONOTONIC_USEC",
     ]

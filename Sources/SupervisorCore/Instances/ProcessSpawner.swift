@@ -1,4 +1,5 @@
 internal import CSupervisorShims
+package import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -47,13 +48,14 @@ package enum ProcessSpawner {
         var variables = environment
         var pidVariables: [String] = []
         if !listeners.isEmpty {
-            variables.append("LISTEN_FDS=\(listeners.count)")
-            variables.append("LISTEN_FDNAMES=\(listeners.map(\.name).joined(separator: ":"))")
-            pidVariables.append("LISTEN_PID=")
+            variables.append("\(ServiceEnvironment.listenFDs)=\(listeners.count)")
+            variables.append(
+                "\(ServiceEnvironment.listenFDNames)=\(ServiceEnvironment.fileDescriptorNames(listeners.map(\.name)))")
+            pidVariables.append("\(ServiceEnvironment.listenPID)=")
         }
         if let watchdog {
-            variables.append("WATCHDOG_USEC=\(watchdog.milliseconds * 1000)")
-            pidVariables.append("WATCHDOG_PID=")
+            variables.append("\(ServiceEnvironment.watchdogMicroseconds)=\(ServiceEnvironment.watchdogValue(watchdog))")
+            pidVariables.append("\(ServiceEnvironment.watchdogPID)=")
         }
         let firstPIDVariable = variables.count
         variables += pidVariables.map { $0 + Self.pidPlaceholder }

@@ -1,3 +1,5 @@
+internal import SystemdSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -37,10 +39,10 @@ package struct KernelMigration: Sendable {
         if text.trimmingCharacters(in: "\n") != "0" { return .alreadyEnabled }
         guard choice != .off else { return .leftDisabled }
         let fd = open(path, O_WRONLY | O_CLOEXEC)
-        guard fd >= 0 else { return .notPermitted(String(cString: strerror(errno))) }
+        guard fd >= 0 else { return .notPermitted(SystemCallError.reason(errno)) }
         defer { close(fd) }
         let written = write(fd, "1\n", 2)
-        guard written == 2 else { return .notPermitted(String(cString: strerror(errno))) }
+        guard written == 2 else { return .notPermitted(SystemCallError.reason(errno)) }
         return .enabled
     }
 

@@ -1,3 +1,5 @@
+internal import SystemdSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,13 +28,13 @@ final class ListenerRegistry {
     /// Binds every socket `configuration` needs for its slots, so that a bind error fails the start or the reload
     /// before any instance runs.
     ///
-    /// - Throws: ``ConfigurationError`` naming the address and the reason.
-    func prepare(_ configuration: Configuration) throws(ConfigurationError) {
+    /// - Throws: ``SystemFailure`` (``SystemFailure/Code/listen``) naming the address and the reason.
+    func prepare(_ configuration: Configuration) throws(SystemFailure) {
         for index in 0..<configuration.instances {
             do {
                 _ = try descriptors(for: configuration, slot: Slot(index))
             } catch {
-                throw ConfigurationError("cannot listen: \(error.description)")
+                throw SystemFailure(.listen, "cannot listen: \(error.description)", cause: error)
             }
         }
     }

@@ -1,4 +1,5 @@
 internal import NIOCore
+package import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc

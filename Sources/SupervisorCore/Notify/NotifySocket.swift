@@ -1,6 +1,7 @@
 internal import CSupervisorShims
 import Dispatch
 import Synchronization
+internal import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc

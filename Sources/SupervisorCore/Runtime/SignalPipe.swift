@@ -1,5 +1,6 @@
 internal import CSupervisorShims
 import Dispatch
+internal import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc

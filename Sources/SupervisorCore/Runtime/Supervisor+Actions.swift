@@ -150,7 +150,7 @@ extension Supervisor {
             loadedConfiguration = configuration
             return .configurationLoaded(configuration.policy)
         } catch {
-            return .configurationFailed(error.message)
+            return .configurationFailed("\(error)")
         }
     }
 

@@ -21,10 +21,20 @@ extension Supervisor {
         }
         if let credentials = configuration.credentials {
             // Only the instance's user may send to its socket; the directory lets it through without listing.
-            // The `at` calls with AT_SYMLINK_NOFOLLOW never act on what a link points to.
-            RuntimeDirectory.changeMode(notifyDirectory, 0o711)
-            fchownat(AT_FDCWD, notifyPath, credentials.uid, credentials.gid, AT_SYMLINK_NOFOLLOW)
-            RuntimeDirectory.changeMode(notifyPath, 0o600)
+            // The `at` calls with AT_SYMLINK_NOFOLLOW never act on what a link points to. Without them the
+            // instance could not say it is ready, so a failure fails the start at once, with its reason.
+            do {
+                try systemCall("chmod", subject: notifyDirectory) {
+                    RuntimeDirectory.changeMode(notifyDirectory, 0o711)
+                }
+                try systemCall("fchownat", subject: notifyPath) {
+                    fchownat(AT_FDCWD, notifyPath, credentials.uid, credentials.gid, AT_SYMLINK_NOFOLLOW)
+                }
+                try systemCall("chmod", subject: notifyPath) { RuntimeDirectory.changeMode(notifyPath, 0o600) }
+            } catch {
+                notify.close()
+                return .spawnFailed(id, "cannot hand its notify socket to uid \(credentials.uid): \(error)")
+            }
         }
         let program: String
         do {
@@ -34,16 +44,17 @@ extension Supervisor {
             return .spawnFailed(id, error.message)
         }
         var own = [
-            EnvironmentVariable(name: "NOTIFY_SOCKET", value: notifyPath),
-            EnvironmentVariable(name: "SUPERVISOR_NAME", value: configuration.name),
-            EnvironmentVariable(name: "SUPERVISOR_INSTANCE", value: String(slot.index)),
-            EnvironmentVariable(name: "SUPERVISOR_GENERATION", value: String(generation.number)),
+            EnvironmentVariable(name: ServiceEnvironment.notifySocket, value: notifyPath),
+            EnvironmentVariable(name: ServiceEnvironment.supervisorName, value: configuration.name),
+            EnvironmentVariable(name: ServiceEnvironment.instance, value: String(slot.index)),
+            EnvironmentVariable(name: ServiceEnvironment.generation, value: String(generation.number)),
             EnvironmentVariable(
-                name: "SUPERVISOR_LISTEN", value: configuration.listen.map(\.description).joined(separator: ",")),
+                name: ServiceEnvironment.listen,
+                value: ServiceEnvironment.listenValue(configuration.listen.map(\.description))),
         ]
         let adminPort = configuration.adminPortBase.map { freeAdminPort(base: Int($0), slot: slot, of: configuration) }
         if let adminPort {
-            own.append(EnvironmentVariable(name: "SUPERVISOR_ADMIN_PORT", value: String(adminPort)))
+            own.append(EnvironmentVariable(name: ServiceEnvironment.adminPort, value: String(adminPort)))
         }
         let environment = InstanceEnvironment.build(
             inherited: inheritedEnvironment, additions: configuration.environment, instance: own)
@@ -52,16 +63,16 @@ extension Supervisor {
         do {
             let listeners = try listenerDescriptors(for: configuration, slot: slot)
             listenerInodes = Set(listeners.compactMap { Self.inode(of: $0.fd) })
-            process = try ProcessSpawner.spawn(
+            let launch = InstanceLaunch(
                 path: program, arguments: configuration.command, environment: environment, listeners: listeners,
-                watchdog: configuration.watchdog, credentials: configuration.credentials, nullDevice: nullDevice)
+                watchdog: configuration.watchdog, credentials: configuration.credentials)
+            process = try processes.launch(launch, nullDevice: nullDevice)
         } catch {
             notify.close()
             return .spawnFailed(id, error.description)
         }
         let label = "[\(configuration.name)\(slot) g\(generation.number) pid \(process.pid)]"
         let output = InstanceOutput(fd: process.outputFD, label: label, log: standardError, queue: ioQueue)
-        processHandles[process.pid] = ProcessHandle.open(process.pid)
         instances[id] = RunningInstance(
             notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
             configuration: configuration, environment: environment, listenerInodes: listenerInodes)
@@ -92,14 +103,7 @@ extension Supervisor {
 
     /// Collects every child that has exited, and tells the machine about the ones that were instances.
     func reapChildren() {
-        while true {
-            var status: Int32 = 0
-            let pid = waitpid(-1, &status, WNOHANG)
-            if pid < 0 && errno == EINTR { continue }
-            guard pid > 0 else { return }
-            let exitStatus = ExitStatus(waitStatus: status)
-            // Reaped: from now on the number may name another process.
-            processHandles[pid] = nil
+        while let (pid, exitStatus) = processes.reapNext() {
             if pid == lifeline?.pid {
                 lifelineExited(exitStatus)
                 continue
@@ -119,9 +123,9 @@ extension Supervisor {
             instances[record.id]?.output.drain()
             if record.mainPID == pid {
                 handle(.exited(pid: pid, exitStatus))
-            } else if let mainPID = record.mainPID, processHandles[mainPID]?.isAlive != true {
+            } else if let mainPID = record.mainPID, !processes.isAlive(mainPID) {
                 // The first process left after announcing a main pid that is gone as well.
-                processHandles[mainPID] = nil
+                processes.release(mainPID)
                 handle(.exited(pid: mainPID, .unknown))
             }
             if machine.record(record.id) == nil { release(record.id) }
@@ -191,7 +195,7 @@ extension Supervisor {
         }
         if message.stopping { handle(.announcedStopping(id)) }
         if let code = message.errorNumber {
-            logger.warning("\(record.label) reports errno \(code): \(String(cString: strerror(code)))")
+            logger.warning("\(record.label) reports errno \(code): \(SystemCallError.reason(code))")
         }
     }
 
@@ -213,8 +217,8 @@ extension Supervisor {
         }
         logger.info("\(record.label) announced its main process: pid \(mainPID)")
         // A main process announced before is no longer this instance's to signal.
-        if let previous = record.mainPID, previous != pid { processHandles[previous] = nil }
-        processHandles[mainPID] = pinned
+        if let previous = record.mainPID, previous != pid { processes.release(previous) }
+        processes.hold(pinned, as: mainPID)
         lifelineWatch(mainPID: mainPID, group: pid)
         handle(.mainPID(record.id, mainPID))
     }
@@ -223,7 +227,7 @@ extension Supervisor {
     /// exited first), reaping it gives its status; otherwise its own parent reaped it, and the status is unknown.
     func mainProcessExited(_ pid: Int32) {
         reapChildren()
-        guard processHandles.removeValue(forKey: pid) != nil else { return }
+        guard processes.release(pid) else { return }
         guard let record = machine.records.first(where: { $0.mainPID == pid }) else { return }
         logger.info("\(record.label): its main process (pid \(pid)) has exited, reaped by its own parent")
         instances[record.id]?.output.drain()
@@ -234,12 +238,12 @@ extension Supervisor {
     /// Sends `signal` to a process through its ``ProcessHandle``; a process without one has exited and is not
     /// signalled (its number may be another process's by now).
     func send(_ signal: UnixSignal, to pid: Int32) {
-        guard let handle = processHandles[pid] else {
+        guard processes.holds(pid) else {
             logger.debug("pid \(pid) has exited; \(signal) not sent")
             return
         }
-        if !handle.signal(signal.rawValue) && errno != ESRCH {
-            logger.warning("cannot send \(signal) to pid \(pid): \(String(cString: strerror(errno)))")
+        if let code = processes.send(signal, to: pid) {
+            logger.warning("cannot send \(signal) to pid \(pid): \(SystemCallError.reason(code))")
         }
     }
 
@@ -251,14 +255,7 @@ extension Supervisor {
     /// signalled one by one among the supervisor's own children (where orphans of the instance land: it is a
     /// subreaper), each pinned by being unreaped.
     func killGroup(leader: Int32, mainPID: Int32) {
-        if processHandles[leader] != nil {
-            kill(-leader, SIGKILL)
-        } else {
-            for child in ProcessTable.children(of: getpid()) where ProcessStat.read(pid: child)?.processGroup == leader
-            {
-                kill(child, SIGKILL)
-            }
-        }
+        processes.killGroup(leader)
         if mainPID != leader { send(.kill, to: mainPID) }
     }
 

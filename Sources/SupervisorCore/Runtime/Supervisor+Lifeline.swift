@@ -1,5 +1,6 @@
 internal import CSupervisorShims
 internal import Logging
+internal import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -17,14 +18,15 @@ extension Supervisor {
     func startLifeline() {
         var fds: [Int32] = [-1, -1]
         guard supervisor_pipe_cloexec(&fds) == 0 else {
-            logger.warning("cannot start the lifeline (pipe: \(String(cString: strerror(errno)))); \(lifelineLoss)")
+            logger.warning("cannot start the lifeline (\(SystemCallError.last("pipe2"))); \(lifelineLoss)")
             return
         }
         defer { close(fds[0]) }
         do {
             let process = try ProcessSpawner.spawn(
                 path: "/proc/self/exe", arguments: ["supervisor", "lifeline"],
-                environment: ["SUPERVISOR_NAME=\(initialConfiguration.name)"], standardInput: fds[0], outputTo: 2,
+                environment: ["\(ServiceEnvironment.supervisorName)=\(initialConfiguration.name)"],
+                standardInput: fds[0], outputTo: 2,
                 nullDevice: nullDevice)
             _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
             lifeline = LifelineLink(pid: process.pid, fd: fds[1])
@@ -35,7 +37,7 @@ extension Supervisor {
             return
         }
         // Only groups whose leader is not reaped: the lifeline pins each leader by its number as it reads the line.
-        for running in instances.values where processHandles[running.pid] != nil {
+        for running in instances.values where processes.holds(running.pid) {
             lifelineWatch(group: running.pid, configuration: running.configuration)
             if let record = machine.records.first(where: { $0.pid == running.pid }), let mainPID = record.mainPID,
                 mainPID != running.pid
@@ -77,12 +79,14 @@ extension Supervisor {
 
     /// Ends the lifeline at a clean exit: with nothing listed, it exits at end of file, and is reaped here (for at
     /// most a second), so no process of the supervisor outlives it.
-    func closeLifeline() {
+    func closeLifeline() async {
         guard let lifeline else { return }
         self.lifeline = nil
         close(lifeline.fd)
         let deadline = ContinuousClock.now + .seconds(1)
-        while waitpid(lifeline.pid, nil, WNOHANG) == 0 && ContinuousClock.now < deadline { usleep(10_000) }
+        while waitpid(lifeline.pid, nil, WNOHANG) == 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
     }
 
     private func tellLifeline(_ line: String) {
@@ -90,7 +94,7 @@ extension Supervisor {
         let bytes = Array(line.utf8)
         let written = bytes.withUnsafeBytes { write(lifeline.fd, $0.baseAddress, $0.count) }
         if written != bytes.count {
-            logger.warning("could not tell the lifeline '\(line.dropLast())': \(String(cString: strerror(errno)))")
+            logger.warning("could not tell the lifeline '\(line.dropLast())': \(SystemCallError.reason(errno))")
         }
     }
 }

@@ -11,7 +11,12 @@ extension Supervisor {
     /// they serve.
     func adoptActivatedSockets(for configuration: Configuration) -> Set<ListenAddress> {
         var adopted = Set<ListenAddress>()
-        for socket in SocketActivation.receive() {
+        let activated: [ActivatedSocket]
+        do { activated = try SocketActivation.receive() } catch {
+            logger.warning("not taking the sockets systemd passed: \(error)")
+            activated = []
+        }
+        for socket in activated {
             let bound = TCPListener.boundAddress(of: socket.fd)
             let match =
                 configuration.listen.first { $0.name == socket.name }

@@ -9,7 +9,7 @@ extension Supervisor {
     /// (a daemon that forked away without sending `MAINPID=`) escapes the group kill, and when its parent exits it
     /// becomes this process's child (the supervisor is a child subreaper). Each gets SIGTERM, then SIGKILL after the
     /// drain timeout (at most 5 s), so nothing an instance started outlives the supervisor.
-    func stopOrphans() {
+    func stopOrphans() async {
         let me = getpid()
         let orphans = ProcessTable.current().processes.values
             .filter { $0.parentPID == me && $0.pid != lifeline?.pid }
@@ -36,7 +36,7 @@ extension Supervisor {
                 }
                 return
             }
-            usleep(50_000)
+            try? await Task.sleep(for: .milliseconds(50))
         }
     }
 

@@ -1,4 +1,5 @@
 internal import Logging
+internal import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -127,7 +128,7 @@ extension Supervisor {
     /// Runs `/bin/sh -c COMMAND` with the instance's environment plus `SUPERVISOR_PID`; its exit, reaped with the
     /// instances', is the answer. One that hangs is killed after ``probeTimeout``.
     private func runExecProbe(_ id: InstanceID, command: String, running: RunningInstance) {
-        let environment = running.environment + ["SUPERVISOR_PID=\(running.pid)"]
+        let environment = running.environment + ["\(ServiceEnvironment.probedPID)=\(running.pid)"]
         do {
             // Only the probe's exit status answers; its output goes to /dev/null.
             let process = try ProcessSpawner.spawn(

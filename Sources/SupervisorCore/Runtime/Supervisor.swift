@@ -107,10 +107,9 @@ package final class Supervisor {
     var probes: [InstanceID: ProbeState] = [:]
     /// Readiness probe processes (`exec:`) that run now, by pid.
     var probeProcesses: [Int32: InstanceID] = [:]
-    /// Every process the supervisor may signal, by pid: the first process of each instance (its child) until it is
-    /// reaped, and each main process announced with `MAINPID=` until it exits. Signals go through these pidfds only
-    /// (see ``ProcessHandle``), so none can reach a process that reuses a number.
-    var processHandles: [Int32: ProcessHandle] = [:]
+    /// Starts, signals and reaps the instances' processes; signals go to held processes only (through pidfds, see
+    /// ``ProcessHandle``), so none can reach a process that reuses a number.
+    let processes: any ProcessControl
     /// The child that parses the config file of a reload first, while it runs.
     var parserCheck: ParserCheck?
     /// The pid of a ``parserCheck`` killed for taking too long.
@@ -137,8 +136,10 @@ package final class Supervisor {
         controlSocket: ControlSocketLocation,
         lock: InstanceLock,
         environment: [String],
-        logger: Logger
-    ) throws(ConfigurationError) {
+        logger: Logger,
+        processes: any ProcessControl
+    ) throws(SystemFailure) {
+        self.processes = processes
         self.source = source
         self.initialConfiguration = configuration
         self.controlSocket = controlSocket
@@ -147,7 +148,9 @@ package final class Supervisor {
         self.inheritedEnvironment = environment
         self.logger = logger
         let null = open("/dev/null", O_RDWR | O_CLOEXEC)
-        guard null >= 0 else { throw ConfigurationError("cannot open /dev/null: \(String(cString: strerror(errno)))") }
+        guard null >= 0 else {
+            throw SystemFailure(.openFile, "cannot open /dev/null", failed: .last("open", subject: "/dev/null"))
+        }
         self.nullDevice = null
         (events, eventSink) = AsyncStream.makeStream(of: Event.self)
         let sink = eventSink
@@ -158,29 +161,57 @@ package final class Supervisor {
 
     /// Loads and checks the configuration, takes the per-name lock, and prepares the runtime directories.
     ///
-    /// - Throws: ``ConfigurationError`` for anything a person must fix first: a bad setting, a command that cannot
-    ///   run, a port another program listens on, another supervisor with the same name.
+    /// - Throws: ``StartFailure`` for anything a person must fix first: a bad setting or a command that cannot run
+    ///   (``StartFailure/configuration(_:)``); a port another program listens on, another supervisor with the same
+    ///   name, a runtime directory that cannot be used (``StartFailure/system(_:)``).
     package static func prepare(
         source: ConfigurationSource,
         environment: [String: String]
-    ) throws(ConfigurationError) -> Supervisor {
-        let configuration = try source.load()
-        let logger = Logger(label: "supervisor[\(configuration.name)]")
-        let location = try ControlSocketLocation(
-            explicit: configuration.controlSocket, name: configuration.name, environment: environment)
-        try RuntimeDirectory.ensure(location.directory, mode: 0o755)
-        let lock = try InstanceLock(controlSocketPath: location.path, name: configuration.name)
-        let supervisor = try Supervisor(
-            source: source, configuration: configuration, controlSocket: location, lock: lock,
-            environment: environment.map { "\($0.key)=\($0.value)" }.sorted(), logger: logger)
-        let activated = supervisor.adoptActivatedSockets(for: configuration)
-        if let conflict = PortConflict.find(for: configuration.listen.filter { !activated.contains($0.unnamed) }).first
-        {
-            throw ConfigurationError(conflict.description)
+    ) throws(StartFailure) -> Supervisor {
+        try prepare(source: source, environment: environment, processes: SystemProcesses())
+    }
+
+    /// ``prepare(source:environment:)`` with the processes acted on through `processes` (a fake in tests).
+    static func prepare(
+        source: ConfigurationSource,
+        environment: [String: String],
+        processes: any ProcessControl
+    ) throws(StartFailure) -> Supervisor {
+        let configuration: Configuration
+        let location: ControlSocketLocation
+        do throws(ConfigurationError) {
+            configuration = try source.load()
+            location = try ControlSocketLocation(
+                explicit: configuration.controlSocket, name: configuration.name, environment: environment)
+        } catch {
+            throw .configuration(error)
         }
-        try supervisor.applyKernelMigration(for: configuration)
-        try supervisor.listeners.prepare(configuration)
-        try RuntimeDirectory.preparePrivate(supervisor.notifyDirectory)
+        let supervisor: Supervisor
+        do throws(SystemFailure) {
+            let logger = Logger(label: "supervisor[\(configuration.name)]")
+            try RuntimeDirectory.ensure(location.directory, mode: 0o755)
+            let lock = try InstanceLock(controlSocketPath: location.path, name: configuration.name)
+            supervisor = try Supervisor(
+                source: source, configuration: configuration, controlSocket: location, lock: lock,
+                environment: environment.map { "\($0.key)=\($0.value)" }.sorted(), logger: logger,
+                processes: processes)
+            let activated = supervisor.adoptActivatedSockets(for: configuration)
+            let unclaimed = configuration.listen.filter { !activated.contains($0.unnamed) }
+            if let conflict = PortConflict.find(for: unclaimed).first {
+                throw SystemFailure(.portInUse, conflict.description)
+            }
+        } catch {
+            throw .system(error)
+        }
+        do throws(ConfigurationError) { try supervisor.applyKernelMigration(for: configuration) } catch {
+            throw .configuration(error)
+        }
+        do throws(SystemFailure) {
+            try supervisor.listeners.prepare(configuration)
+            try RuntimeDirectory.preparePrivate(supervisor.notifyDirectory)
+        } catch {
+            throw .system(error)
+        }
         return supervisor
     }
 
@@ -202,21 +233,25 @@ package final class Supervisor {
         let command = initialConfiguration.command.joined(separator: " ")
         logger.info("supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
 
-        loadedConfiguration = initialConfiguration
         startLifeline()
-        if let timeout = SystemdNotifier.watchdogTimeout() {
+        let watchdog: Duration?
+        do { watchdog = try SystemdNotifier.watchdogTimeout() } catch {
+            logger.warning("not sending WATCHDOG=1 to systemd: \(error)")
+            watchdog = nil
+        }
+        if let timeout = watchdog {
             logger.info("systemd watchdog: sending WATCHDOG=1 every \((timeout / 2).secondsText) from the main loop")
             watchdogTick(every: timeout / 2)
         }
-        handle(.start(initialConfiguration.policy))
+        start()
         for await event in events {
             dispatch(event)
             if exitCode != nil { break }
         }
         withExtendedLifetime(signals) {}
         timerWake?.cancel()
-        stopOrphans()
-        closeLifeline()
+        await stopOrphans()
+        await closeLifeline()
         // Let the last replies (the result of `stop`) reach their clients, but do not wait on a client that does not
         // read.
         server.stopAccepting()
@@ -228,6 +263,12 @@ package final class Supervisor {
         deadline.cancel()
         systemd.flush()
         return exitCode ?? 0
+    }
+
+    /// Starts the first generation: what ``run()`` does once its event sources are set up.
+    func start() {
+        loadedConfiguration = initialConfiguration
+        handle(.start(initialConfiguration.policy))
     }
 
     private static func serve(

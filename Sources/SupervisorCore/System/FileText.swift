@@ -1,3 +1,5 @@
+internal import SystemdSupport
+
 #if canImport(Glibc)
 import Glibc
 #endif
