@@ -135,7 +135,7 @@ struct SupervisorLoopTests {
             #expect(!processes.holds(crashed))
             #expect(processes.launched.count == 2, "the restart waits for its backoff")
             let restart = try #require(
-                supervisor.timers.entries.compactMap { entry -> RolloutMachine.TimerID? in
+                supervisor.timers.queue.entries.compactMap { entry -> RolloutMachine.TimerID? in
                     if case .timer(let timer) = entry.event, case .restart = timer { return timer }
                     return nil
                 }.first)

@@ -16,8 +16,7 @@ extension Supervisor {
             case .loadConfiguration:
                 followUp = startLoadingConfiguration()
             case .beginGeneration(let generation):
-                configurations[generation] = loadedConfiguration
-                loadedConfiguration = nil
+                configurations.begin(generation)
                 forgetUnusedConfigurations()
                 followUp = nil
             case .spawn(let id, let slot, let generation):
@@ -33,19 +32,14 @@ extension Supervisor {
                 followUp = nil
             case .log(let level, let message, let waiters):
                 log(level, message)
-                for waiter in waiters { reloadReplies[waiter]?.yield(.progress(message)) }
+                replies.progress(message, to: waiters)
                 followUp = nil
             case .finishReload(let waiters, let result):
-                let output = result.failedInstance.flatMap(lastLines(of:))
-                for waiter in waiters {
-                    guard let reply = reloadReplies.removeValue(forKey: waiter) else { continue }
-                    reply.yield(
-                        .result(
-                            ControlResult(
-                                ok: result.succeeded, message: result.message, output: output,
-                                figures: result.figures)))
-                    reply.finish()
-                }
+                let output = result.failedInstance.flatMap(instances.lastLines(of:))
+                replies.finish(
+                    waiters,
+                    with: ControlResult(
+                        ok: result.succeeded, message: result.message, output: output, figures: result.figures))
                 followUp = nil
             case .serviceState(let state):
                 switch state {
@@ -147,7 +141,7 @@ extension Supervisor {
             }
             try applyKernelMigration(for: configuration)
             try listeners.prepare(configuration)
-            loadedConfiguration = configuration
+            configurations.loaded = configuration
             return .configurationLoaded(configuration.policy)
         } catch {
             return .configurationFailed("\(error)")
@@ -155,10 +149,7 @@ extension Supervisor {
     }
 
     private func forgetUnusedConfigurations() {
-        let inUse = Set(machine.records.map(\.generation)).union(machine.target.map { [$0] } ?? [])
-        for generation in configurations.keys where !inUse.contains(generation) && generation != machine.target {
-            configurations[generation] = nil
-        }
+        configurations.keep(only: Set(machine.records.map(\.generation)).union(machine.target.map { [$0] } ?? []))
     }
 
     func log(_ level: RolloutMachine.LogLevel, _ message: String) {
@@ -171,27 +162,16 @@ extension Supervisor {
         }
     }
 
-    func lastLines(of id: InstanceID) -> [String]? {
-        if let running = instances[id] { return running.output.lastLines }
-        return retainedOutput.last { $0.0 == id }?.1
-    }
-
     private func finishRun(code: Int32, message: String?, failedInstance: InstanceID?) {
         var output: [String]?
-        if let failedInstance, let lines = lastLines(of: failedInstance), !lines.isEmpty {
+        if let failedInstance, let lines = instances.lastLines(of: failedInstance), !lines.isEmpty {
             output = lines
             let label = "last output of the instance that failed:"
             standardError.write(([label] + lines.map { "  | \($0)" }).joined(separator: "\n"), priority: .error)
         }
         let result = ControlResult(
             ok: code == 0, message: message ?? "stopped: every instance has exited", output: output)
-        for reply in stopReplies {
-            reply.yield(.result(result))
-            reply.finish()
-        }
-        stopReplies = []
-        for reply in reloadReplies.values { reply.finish() }
-        reloadReplies = [:]
+        replies.finishAll(with: result)
         logger.notice("\(code == 0 ? "stopped" : "exiting with status \(code)")")
         exitResult = result
         exitCode = code

@@ -17,9 +17,7 @@ extension Supervisor {
                 reply.finish()
                 return
             }
-            lastReloadID += 1
-            let id = ReloadRequestID(lastReloadID)
-            reloadReplies[id] = reply
+            let id = replies.newReload(answering: reply)
             handle(.reloadRequested(id, waitForDrain: request.waitForDrain ?? false))
         case .stop:
             if case .running = machine.lifecycle {
@@ -29,7 +27,7 @@ extension Supervisor {
                 // Said at once, so the client knows this supervisor turns (ControlClient.answerTimeout).
                 reply.yield(.progress("already stopping: waiting for the instances to exit"))
             }
-            stopReplies.append(reply)
+            replies.addStop(reply)
             beginStop(force: false)
         }
     }
@@ -46,7 +44,7 @@ extension Supervisor {
             let ago = now - instant
             return wallNow - Double(ago.components.seconds) - Double(ago.components.attoseconds) / 1e18
         }
-        let configuration = machine.target.flatMap { configurations[$0] } ?? initialConfiguration
+        let configuration = configurations.current(target: machine.target, or: initialConfiguration)
         let state: String
         switch machine.lifecycle {
         case .notStarted, .running: state = shuttingDown ? "shutting-down" : "running"

@@ -73,10 +73,11 @@ extension Supervisor {
         }
         let label = "[\(configuration.name)\(slot) g\(generation.number) pid \(process.pid)]"
         let output = InstanceOutput(fd: process.outputFD, label: label, log: standardError, queue: ioQueue)
-        instances[id] = RunningInstance(
-            notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
-            configuration: configuration, environment: environment, listenerInodes: listenerInodes)
-        probes[id] = ProbeState()
+        instances.insert(
+            RunningInstance(
+                notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
+                configuration: configuration, environment: environment, listenerInodes: listenerInodes), for: id)
+        probes.track(id)
         lifelineWatch(group: process.pid, configuration: configuration)
         switch configuration.readiness {
         case .listen: scheduleListenProbe()
@@ -96,7 +97,7 @@ extension Supervisor {
     /// The admin port of a new instance in `slot`: base + slot, unless a live instance holds that (the instance it
     /// replaces, which serves until the new one is ready), then base + instances + slot, and so on.
     func freeAdminPort(base: Int, slot: Slot, of configuration: Configuration) -> Int {
-        let held = Set(instances.values.compactMap(\.adminPort))
+        let held = instances.adminPortsInUse
         let candidates = Configuration.adminPorts(base: base, instances: configuration.instances, slot: slot.index)
         return candidates.first { !held.contains($0) } ?? base + slot.index
     }
@@ -112,7 +113,7 @@ extension Supervisor {
                 parserCheckEnded(check, exitStatus)
                 continue
             }
-            if let prober = probeProcesses.removeValue(forKey: pid) {
+            if let prober = probes.processEnded(pid) {
                 probed(prober, .readiness, passed: exitStatus.isSuccess, detail: "exec probe \(exitStatus)")
                 continue
             }
@@ -134,14 +135,10 @@ extension Supervisor {
 
     /// Closes what an instance that is gone used: its notify socket and its output pipe.
     func release(_ id: InstanceID) {
-        guard let running = instances.removeValue(forKey: id) else { return }
-        probes[id] = nil
+        guard let running = instances.release(id) else { return }
+        probes.forget(id)
         timers.removeAll(for: id)
         lifelineForget(group: running.pid)
-        running.notify.close()
-        running.output.close()
-        retainedOutput.append((id, running.output.lastLines))
-        if retainedOutput.count > 16 { retainedOutput.removeFirst(retainedOutput.count - 16) }
     }
 
     /// The most characters of an instance's `STATUS=` kept and shown.
@@ -189,7 +186,7 @@ extension Supervisor {
             }
         }
         switch message.watchdog {
-        case .ping: probes[id]?.lastWatchdog = .now
+        case .ping: probes.watchdogPinged(id, at: .now)
         case .trigger: handle(.unhealthy(id, "asked to be treated as hung (WATCHDOG=trigger)"))
         case nil: break
         }
@@ -261,7 +258,7 @@ extension Supervisor {
 
     /// Polls the listening sockets of starting instances whose readiness is `listen`.
     func probeListening() {
-        probeScheduled = false
+        probes.listenPollScheduled = false
         var stillStarting = false
         let starting = machine.records.compactMap { record -> (InstanceRecord, RunningInstance)? in
             guard record.phase == .starting, let running = instances[record.id],
@@ -292,8 +289,8 @@ extension Supervisor {
     }
 
     private func scheduleListenProbe() {
-        guard !probeScheduled else { return }
-        probeScheduled = true
+        guard !probes.listenPollScheduled else { return }
+        probes.listenPollScheduled = true
         let sink = eventSink
         Task {
             try? await Task.sleep(for: .milliseconds(50))

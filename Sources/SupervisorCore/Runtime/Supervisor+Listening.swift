@@ -79,7 +79,7 @@ extension Supervisor {
         let running = machine.records.filter(\.isLive).compactMap { record in
             configurations[record.generation].map { (record.slot, $0) }
         }
-        let target = machine.target.flatMap { configurations[$0] } ?? loadedConfiguration
+        let target = machine.target.flatMap { configurations[$0] } ?? configurations.loaded
         listeners.release(keeping: ListenerPlan.needed(target: target, running: running))
     }
 }

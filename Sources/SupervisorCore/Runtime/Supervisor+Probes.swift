@@ -16,7 +16,7 @@ extension Supervisor {
         handle(.ready(id))
         guard let record = machine.record(id), record.phase == .ready, let running = instances[id] else { return }
         if let watchdog = running.configuration.watchdog {
-            probes[id]?.lastWatchdog = .now
+            probes.watchdogPinged(id, at: .now)
             after(watchdog, .check(id, .watchdog))
         }
         if running.configuration.liveness != nil {
@@ -29,7 +29,7 @@ extension Supervisor {
         guard let record = machine.record(id), let running = instances[id] else { return }
         switch kind {
         case .readiness:
-            guard record.phase == .starting, probes[id]?.inFlight == false else { return }
+            guard record.phase == .starting, !probes.isInFlight(id) else { return }
             runReadinessProbe(id, running)
         case .watchdog:
             guard record.isServingHealthy, let interval = running.configuration.watchdog,
@@ -45,7 +45,7 @@ extension Supervisor {
             }
         case .liveness:
             guard record.isServingHealthy, case .http(let url) = running.configuration.liveness,
-                probes[id]?.inFlight == false
+                !probes.isInFlight(id)
             else { return }
             runHTTPProbe(id, .liveness, url: url, running: running)
         }
@@ -53,11 +53,13 @@ extension Supervisor {
 
     /// The outcome of a probe that ran off the event loop.
     func probed(_ id: InstanceID, _ kind: ProbeKind, passed: Bool, detail: String) {
-        probes[id]?.inFlight = false
-        guard let record = machine.record(id), let running = instances[id] else { return }
+        guard let record = machine.record(id), let running = instances[id] else {
+            probes.ended(id)
+            return
+        }
         switch kind {
         case .readiness:
-            probes[id]?.summary = "ready probe: \(detail)"
+            probes.readinessAnswered(id, detail: detail)
             guard record.phase == .starting else { return }
             if passed {
                 markReady(id)
@@ -66,32 +68,34 @@ extension Supervisor {
                 after(Self.probeInterval, .check(id, .readiness))
             }
         case .liveness:
-            guard record.isServingHealthy else { return }
+            guard record.isServingHealthy else {
+                probes.ended(id)
+                return
+            }
             let configuration = running.configuration
-            if passed {
-                probes[id]?.livenessFailures = 0
-                probes[id]?.summary = "liveness: \(detail)"
-            } else {
-                let failures = (probes[id]?.livenessFailures ?? 0) + 1
-                probes[id]?.livenessFailures = failures
-                probes[id]?.summary = "liveness: failed \(failures) in a row: \(detail)"
+            let verdict = probes.livenessAnswered(
+                id, passed: passed, detail: detail, threshold: configuration.livenessThreshold)
+            switch verdict {
+            case .healthy:
+                break
+            case .failing(let failures), .unhealthy(let failures):
                 logger.warning(
                     "\(record.label) failed its liveness probe (\(failures) of \(configuration.livenessThreshold)): \(detail)"
                 )
-                if failures >= configuration.livenessThreshold {
-                    handle(.unhealthy(id, "failed its liveness probe \(failures) times in a row (\(detail))"))
-                    return
-                }
+            }
+            if case .unhealthy(let failures) = verdict {
+                handle(.unhealthy(id, "failed its liveness probe \(failures) times in a row (\(detail))"))
+                return
             }
             after(configuration.livenessInterval, .check(id, .liveness))
         case .watchdog:
-            break
+            probes.ended(id)
         }
     }
 
     /// Kills an `exec:` probe that still runs after its timeout (its exit then fails the attempt).
     func killProbe(_ pid: Int32) {
-        guard probeProcesses[pid] != nil else { return }
+        guard probes.isProbeProcess(pid) else { return }
         kill(-pid, SIGKILL)
     }
 
@@ -108,7 +112,7 @@ extension Supervisor {
 
     private func runHTTPProbe(_ id: InstanceID, _ kind: ProbeKind, url: ProbeURL, running: RunningInstance) {
         guard let target = try? url.resolve(slot: running.slot.index, adminPort: running.adminPort ?? 0) else { return }
-        probes[id]?.inFlight = true
+        probes.started(id)
         Self.probe(target, for: id, kind, into: eventSink)
     }
 
@@ -134,8 +138,7 @@ extension Supervisor {
             let process = try ProcessSpawner.spawn(
                 path: "/bin/sh", arguments: ["sh", "-c", command], environment: environment, discardOutput: true,
                 credentials: running.configuration.credentials, nullDevice: nullDevice)
-            probes[id]?.inFlight = true
-            probeProcesses[process.pid] = id
+            probes.started(id, process: process.pid)
             after(Self.probeTimeout, .killProbe(process.pid))
         } catch {
             probed(id, .readiness, passed: false, detail: "exec probe could not start: \(error)")

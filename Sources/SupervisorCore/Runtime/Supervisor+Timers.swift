@@ -35,31 +35,58 @@ extension Supervisor {
         var firstDeadline: ContinuousClock.Instant? { entries.first?.deadline }
     }
 
-    /// Feeds `event` back into the loop after `delay`.
-    func after(_ delay: Duration, _ event: Event) {
-        if timers.insert(event, at: .now + delay) { wakeForTimers() }
+    /// The loop's timers: a ``TimerQueue`` and the one task that sleeps until its earliest deadline, then wakes the
+    /// loop with ``Event/timersDue``.
+    final class Timers {
+        private(set) var queue = TimerQueue()
+        private var wake: Task<Void, Never>?
+        private let sink: AsyncStream<Event>.Continuation
+
+        init(waking sink: AsyncStream<Event>.Continuation) { self.sink = sink }
+
+        deinit { wake?.cancel() }
+
+        /// Puts `event` in the queue for `delay` from now.
+        func schedule(_ event: Event, after delay: Duration) {
+            if queue.insert(event, at: .now + delay) { rewake() }
+        }
+
+        /// Takes the events that are due now out of the queue, in order.
+        func takeDue() -> [Event] { queue.popDue(at: .now) }
+
+        /// Drops the timers of an instance that is gone.
+        func removeAll(for id: InstanceID) { queue.removeAll(for: id) }
+
+        /// Replaces the sleeping task with one that wakes the loop at the earliest deadline, if any.
+        func rewake() {
+            wake?.cancel()
+            wake = nil
+            guard let deadline = queue.firstDeadline else { return }
+            let sink = sink
+            wake = Task {
+                do {
+                    try await Task.sleep(until: deadline, clock: .continuous)
+                } catch {
+                    return
+                }
+                sink.yield(.timersDue)
+            }
+        }
+
+        /// Stops waking the loop (at the end of the run).
+        func cancel() {
+            wake?.cancel()
+            wake = nil
+        }
     }
+
+    /// Feeds `event` back into the loop after `delay`.
+    func after(_ delay: Duration, _ event: Event) { timers.schedule(event, after: delay) }
 
     /// Runs the timers that are due, then sleeps until the next one.
     func timersDue() {
-        for event in timers.popDue(at: .now) { dispatch(event) }
-        wakeForTimers()
-    }
-
-    /// Replaces the sleeping task with one that wakes the loop at the earliest deadline.
-    private func wakeForTimers() {
-        timerWake?.cancel()
-        timerWake = nil
-        guard let deadline = timers.firstDeadline else { return }
-        let sink = eventSink
-        timerWake = Task {
-            do {
-                try await Task.sleep(until: deadline, clock: .continuous)
-            } catch {
-                return
-            }
-            sink.yield(.timersDue)
-        }
+        for event in timers.takeDue() { dispatch(event) }
+        timers.rewake()
     }
 }
 

@@ -61,15 +61,6 @@ package final class Supervisor {
         let listenerInodes: Set<UInt64>
     }
 
-    /// What the probes of an instance have seen.
-    struct ProbeState {
-        var lastWatchdog: ContinuousClock.Instant?
-        var livenessFailures = 0
-        var inFlight = false
-        /// A line for `status`, e.g. `ready probe: GET …: 200 in 3 ms`.
-        var summary: String?
-    }
-
     let source: ConfigurationSource
     let initialConfiguration: Configuration
     /// The configuration the supervisor started with (a reload may change what instances run, not this).
@@ -89,24 +80,20 @@ package final class Supervisor {
     var warnedAboutMigration = false
 
     var machine = RolloutMachine()
-    var configurations: [Generation: Configuration] = [:]
-    var loadedConfiguration: Configuration?
-    var instances: [InstanceID: RunningInstance] = [:]
-    /// Last lines of instances that are gone, for failure reports that come after their exit.
-    var retainedOutput: [(InstanceID, [String])] = []
-    var reloadReplies: [ReloadRequestID: AsyncStream<ControlReply>.Continuation] = [:]
-    var stopReplies: [AsyncStream<ControlReply>.Continuation] = []
-    var lastReloadID = 0
+    /// The configuration of each generation that runs, and the one loaded for the next.
+    var configurations = GenerationConfigurations()
+    /// The instances that run, and the last lines of those gone.
+    var instances = InstanceTable()
+    /// The control requests that wait for an answer.
+    var replies = PendingReplies()
     var stopSignalsReceived = 0
     var lastStatusLine = ""
-    var probeScheduled = false
     /// A drain census is scheduled or running.
     var drainCensusPending = false
     /// How long the last drain census took: the next waits at least ten times that (see ``scheduleDrainCensus()``).
     var lastDrainCensus: Duration = .zero
-    var probes: [InstanceID: ProbeState] = [:]
-    /// Readiness probe processes (`exec:`) that run now, by pid.
-    var probeProcesses: [Int32: InstanceID] = [:]
+    /// What each instance's probes have seen, and the probe processes that run.
+    var probes = ProbeTracker()
     /// Starts, signals and reaps the instances' processes; signals go to held processes only (through pidfds, see
     /// ``ProcessHandle``), so none can reach a process that reuses a number.
     let processes: any ProcessControl
@@ -116,8 +103,7 @@ package final class Supervisor {
     var parserCheckTimedOut: Int32?
     /// Stops the instances if this process dies without doing so; `nil` when it could not be started.
     var lifeline: LifelineLink?
-    var timers = TimerQueue()
-    var timerWake: Task<Void, Never>?
+    let timers: Timers
     /// `/readyz` answers 503 from the moment a stop is asked for, through the shutdown delay.
     var shuttingDown = false
     let metrics = SupervisorMetrics()
@@ -153,6 +139,7 @@ package final class Supervisor {
         }
         self.nullDevice = null
         (events, eventSink) = AsyncStream.makeStream(of: Event.self)
+        timers = Timers(waking: eventSink)
         let sink = eventSink
         observer = SupervisorObserver(connectionGauges: metrics.connections) { sink.yield(.ping($0)) }
     }
@@ -249,7 +236,7 @@ package final class Supervisor {
             if exitCode != nil { break }
         }
         withExtendedLifetime(signals) {}
-        timerWake?.cancel()
+        timers.cancel()
         await stopOrphans()
         await closeLifeline()
         // Let the last replies (the result of `stop`) reach their clients, but do not wait on a client that does not
@@ -267,7 +254,7 @@ package final class Supervisor {
 
     /// Starts the first generation: what ``run()`` does once its event sources are set up.
     func start() {
-        loadedConfiguration = initialConfiguration
+        configurations.loaded = initialConfiguration
         handle(.start(initialConfiguration.policy))
     }
 
@@ -335,8 +322,7 @@ package final class Supervisor {
                 return
             }
             logger.notice("SIGHUP: reloading")
-            lastReloadID += 1
-            handle(.reloadRequested(ReloadRequestID(lastReloadID)))
+            handle(.reloadRequested(replies.newReload()))
         case .terminate, .interrupt:
             stopSignalsReceived += 1
             if stopSignalsReceived > 1 {
@@ -362,7 +348,7 @@ package final class Supervisor {
     /// Asks the instances to stop; with a `shutdown-delay`, `/readyz` answers 503 for that long first, so load
     /// balancers take this host out of rotation before anything drains.
     func beginStop(force: Bool) {
-        let delay = (machine.target.flatMap { configurations[$0] } ?? initialConfiguration).shutdownDelay
+        let delay = configurations.current(target: machine.target, or: initialConfiguration).shutdownDelay
         if force || delay == .zero || shuttingDown || machine.lifecycle != .running {
             if !shuttingDown { extendStopTimeout(delay: .zero) }
             shuttingDown = true
@@ -384,7 +370,7 @@ package final class Supervisor {
     /// Tells systemd how long the stop may take: the shutdown delay, the longest drain timeout of the generations
     /// that run, and a margin to reap and exit; so `TimeoutStopSec=` does not SIGKILL a drain within its deadline.
     func extendStopTimeout(delay: Duration) {
-        let drains = configurations.values.map(\.drainTimeout) + [initialConfiguration.drainTimeout]
+        let drains = configurations.all.map(\.drainTimeout) + [initialConfiguration.drainTimeout]
         systemd.extendTimeout(by: delay + (drains.max() ?? .zero) + Self.stopMargin)
     }
 
@@ -402,7 +388,7 @@ package final class Supervisor {
         guard initialConfiguration.health != nil else { return }
         let report = statusReport()
         let ready = machine.records.filter { $0.phase == .ready }.count
-        let minReady = (machine.target.flatMap { configurations[$0] } ?? initialConfiguration).minReady
+        let minReady = configurations.current(target: machine.target, or: initialConfiguration).minReady
         let stopping = shuttingDown
         let subjects = censusSubjects().map { subject in
             let record = machine.record(subject.key)
