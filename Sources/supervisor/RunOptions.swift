@@ -96,7 +96,7 @@ extension Option where Value == String? {
     /// The flag of a setting: `--KEY`, with the setting's help and default.
     init(_ setting: some AnySetting) {
         self.init(
-            name: .customLong(Settings.flagName(of: setting) ?? setting.key),
+            name: .customLong(setting.flag ?? setting.key),
             help: ArgumentHelp(setting.helpWithDefault, valueName: setting.valueName))
     }
 }
@@ -105,7 +105,7 @@ extension Option where Value == [String] {
     /// The repeatable flag of a setting.
     init(wrappedValue: [String], _ setting: some AnySetting) {
         self.init(
-            wrappedValue: wrappedValue, name: .customLong(Settings.flagName(of: setting) ?? setting.key),
+            wrappedValue: wrappedValue, name: .customLong(setting.flag ?? setting.key),
             help: ArgumentHelp(setting.helpWithDefault, valueName: setting.valueName))
     }
 }

@@ -122,7 +122,7 @@ struct SettingsTests {
         #expect(ConfigurationFile.keys == keys)
         let help = RunOptions.helpMessage(columns: 1000)
         for setting in Settings.all {
-            if let flag = Settings.flagName(of: setting) {
+            if let flag = setting.flag {
                 #expect(help.contains("--\(flag) "), "--\(flag) is not in the help of run")
                 #expect(Self.samples.contains { $0.flags.first == "--\(flag)" }, "no sample gives --\(flag)")
             } else {
@@ -134,7 +134,7 @@ struct SettingsTests {
         }
         // Every flag of run is a setting's, but --config.
         let flags = Set(help.matches(of: #/--([a-z-]+) /#).map { String($0.output.1) })
-        let settingFlags = Set(Settings.all.compactMap(Settings.flagName(of:)))
+        let settingFlags = Set(Settings.all.compactMap(\.flag))
         #expect(flags.subtracting(settingFlags) == ["config", "help"], "flags of run that are not settings")
     }
 
@@ -180,7 +180,7 @@ struct SettingsTests {
         let rows = text.split(separator: "\n").filter { $0.hasPrefix("| `") }
         for setting in Settings.all {
             let key = setting.key == "environment" ? "`[environment]`" : "`\(setting.key)`"
-            let flag = Settings.flagName(of: setting).map { "`--\($0) " } ?? "`-- COMMAND"
+            let flag = setting.flag.map { "`--\($0) " } ?? "`-- COMMAND"
             #expect(rows.contains { $0.contains(flag) && $0.contains("/ \(key)") }, "README: no row for \(setting.key)")
         }
     }

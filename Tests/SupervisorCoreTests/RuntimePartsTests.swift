@@ -197,4 +197,17 @@ struct RuntimePartsTests {
         #expect(configurations[Generation(1)] == nil)
         #expect(configurations.all.count == 1)
     }
+
+    @Test(
+        "the drain census: one at a time, only while something drains, at least a second and ten times its cost apart")
+    func drainCensus() {
+        var schedule = DrainCensusSchedule()
+        #expect(schedule.next(whileDraining: false) == nil)
+        #expect(schedule.next(whileDraining: true) == .seconds(1))
+        #expect(schedule.next(whileDraining: true) == nil, "one is pending")
+        schedule.counted(took: .milliseconds(300))
+        #expect(schedule.next(whileDraining: true) == .seconds(3))
+        schedule.counted(took: .milliseconds(2))
+        #expect(schedule.next(whileDraining: true) == .seconds(1))
+    }
 }

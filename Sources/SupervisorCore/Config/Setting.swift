@@ -109,8 +109,11 @@ package struct SettingReader<Value: Equatable & Sendable>: Sendable {
 /// What every setting has, whatever its value's type: what the file reader, the flags, help and the merge of layers
 /// use.
 package protocol AnySetting: Sendable {
-    /// The key in the file, and the flag's long name.
+    /// The key in the file, and the flag's long name unless ``flag`` says otherwise.
     var key: String { get }
+    /// The flag's long name: the key, or the one the declaration gives (`env` for `environment`); `nil` for the
+    /// command, which comes after `--`.
+    var flag: String? { get }
     /// What the setting does, for `--help` and the man page.
     var help: String { get }
     /// What the flag's value is called in help: `duration`, `count`, ….
@@ -137,6 +140,7 @@ extension AnySetting {
 /// `Value` for a setting with a default, `Value?` for one without.
 package struct Setting<Value: Equatable & Sendable, Resolved: Sendable>: AnySetting {
     package let key: String
+    let flagOverride: String?
     package let help: String
     package let valueName: String?
     package let reader: SettingReader<Value>
@@ -147,6 +151,7 @@ package struct Setting<Value: Equatable & Sendable, Resolved: Sendable>: AnySett
     let combine: (@Sendable (_ upper: Value, _ lower: Value) -> Value)?
 
     package var shape: SettingShape { reader.shape }
+    package var flag: String? { reader.shape == .words ? nil : flagOverride ?? key }
     package var defaultText: String? { fallbackText }
 
     package func read(_ input: SettingInput, from origin: SettingOrigin, into layer: inout ConfigurationLayer)
@@ -170,11 +175,12 @@ extension Setting where Resolved == Value {
     /// (an empty list).
     init(
         _ key: String, _ reader: SettingReader<Value>, default fallback: Value, defaultText: String? = nil,
-        hidesDefault: Bool = false, valueName: String? = nil, help: String,
+        hidesDefault: Bool = false, flag: String? = nil, valueName: String? = nil, help: String,
         combine: (@Sendable (_ upper: Value, _ lower: Value) -> Value)? = nil
     ) {
         self.init(
-            key: key, help: help, valueName: valueName, reader: reader, fallback: fallback, resolve: { $0 },
+            key: key, flagOverride: flag, help: help, valueName: valueName, reader: reader, fallback: fallback,
+            resolve: { $0 },
             fallbackText: hidesDefault ? nil : defaultText ?? reader.describe(fallback), combine: combine)
     }
 }
@@ -186,7 +192,8 @@ extension Setting {
         help: String
     ) where Resolved == Value? {
         self.init(
-            key: key, help: help, valueName: valueName, reader: reader, fallback: nil, resolve: { $0 },
+            key: key, flagOverride: nil, help: help, valueName: valueName, reader: reader, fallback: nil,
+            resolve: { $0 },
             fallbackText: defaultText, combine: nil)
     }
 }

@@ -116,7 +116,7 @@ package enum Settings {
 
     /// The flag is `--env`; the file's key is `environment`, a table.
     package static let environment = Setting(
-        "environment", .environment, default: [:], hidesDefault: true, valueName: "name=value",
+        "environment", .environment, default: [:], hidesDefault: true, flag: "env", valueName: "name=value",
         help: "An environment variable added for the instances; repeatable.",
         combine: { upper, lower in lower.merging(upper) { _, upper in upper } })
 
@@ -134,15 +134,6 @@ package enum Settings {
 
     /// The setting of a key of the file, `nil` for an unknown key.
     package static func named(_ key: String) -> (any AnySetting)? { all.first { $0.key == key } }
-
-    /// A flag's long name when it is not the key (`--env` for `environment`); `nil` for the command, which has none.
-    package static func flagName(of setting: any AnySetting) -> String? {
-        switch setting.shape {
-        case .words: nil
-        case .assignments: "env"
-        case .value, .list: setting.key
-        }
-    }
 }
 
 extension SettingReader where Value == ReadinessProbe {

@@ -6,9 +6,6 @@ import Glibc
 #endif
 
 extension Supervisor {
-    /// How often the connections of draining instances are counted and reported.
-    static let drainReportInterval: Duration = .seconds(1)
-
     /// What the census counts: every instance with a process, on the ports of its own configuration.
     func censusSubjects(only ids: Set<InstanceID>? = nil) -> [ConnectionCensus.Subject] {
         machine.records.compactMap { record in
@@ -52,9 +49,9 @@ extension Supervisor {
     /// reports each draining instance's count. Called after every event; nothing runs while nothing drains. On a
     /// host where a count takes long (about 9 µs a connection), counts come at most a tenth of the time.
     func scheduleDrainCensus() {
-        guard !drainCensusPending, machine.records.contains(where: { $0.phase == .stopping }) else { return }
-        drainCensusPending = true
-        after(max(Self.drainReportInterval, lastDrainCensus * 10), .drainCensusDue)
+        let draining = machine.records.contains { $0.phase == .stopping }
+        guard let delay = drainCensus.next(whileDraining: draining) else { return }
+        after(delay, .drainCensusDue)
     }
 
     /// The drain census is due: count on the I/O queue and feed the result back.
@@ -70,8 +67,7 @@ extension Supervisor {
 
     /// The drain census's answer.
     func connectionsCounted(_ counts: [InstanceID: Int], of instances: Int, took: Duration) {
-        drainCensusPending = false
-        lastDrainCensus = took
+        drainCensus.counted(took: took)
         logCensus(counts, of: instances, took: took)
         recordConnectionGauges(counts)
         handle(.connectionsCounted(counts, progress: true))

@@ -88,10 +88,8 @@ package final class Supervisor {
     var replies = PendingReplies()
     var stopSignalsReceived = 0
     var lastStatusLine = ""
-    /// A drain census is scheduled or running.
-    var drainCensusPending = false
-    /// How long the last drain census took: the next waits at least ten times that (see ``scheduleDrainCensus()``).
-    var lastDrainCensus: Duration = .zero
+    /// When the connections of draining instances are counted next.
+    var drainCensus = DrainCensusSchedule()
     /// What each instance's probes have seen, and the probe processes that run.
     var probes = ProbeTracker()
     /// Starts, signals and reaps the instances' processes; signals go to held processes only (through pidfds, see
