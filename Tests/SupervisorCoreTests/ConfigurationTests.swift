@@ -102,6 +102,35 @@ struct ConfigurationTests {
         }
     }
 
+    @Test(
+        "a refused value is named as the file wrote it: numbers bare, text quoted, choices quoted",
+        arguments: [
+            ("admin-port-base = 0", "app.toml: admin-port-base = 0 is not a port; use 1 to 65535"),
+            (
+                "stop-signal = 99",
+                "app.toml: stop-signal = 99 is not a signal; use a name like TERM, INT, QUIT, USR1 or WINCH"
+            ),
+            (
+                "stop-signal = \"SIGFOO\"",
+                "app.toml: stop-signal = \"SIGFOO\" is not a signal; use a name like TERM, INT, QUIT, USR1 or WINCH"
+            ),
+            (
+                "max-surge = \"some\"",
+                "app.toml: max-surge = \"some\" is not a count; use a number of instances or \"all\""
+            ),
+            (
+                "listen-mode = \"proxy\"",
+                "app.toml: listen-mode = \"proxy\" is not a listen mode; use \"app\", \"reuseport\" or \"shared\""
+            ),
+            (
+                "environment = \"A=1\"",
+                "app.toml: environment must be a table like [environment] with NAME = \"value\" lines, not string"
+            ),
+        ])
+    func refusedValues(toml: String, message: String) {
+        #expect(throws: ConfigurationError(message)) { try layer(toml) }
+    }
+
     @Test("malformed TOML is refused with the line and column")
     func malformed() {
         #expect {

@@ -52,8 +52,12 @@ package struct SettingContext: Sendable {
     /// `--drain-timeout` for a flag, `drain-timeout` in the file.
     package var name: String { origin == .flag ? "--\(key)" : key }
 
-    /// The setting with the value as given: `--stop-signal FOO`, or `stop-signal = "FOO"`.
-    func naming(_ text: String) -> String { origin == .flag ? "--\(key) \(text)" : "\(key) = \"\(text)\"" }
+    /// The setting with the value as given: `--stop-signal FOO`, or `stop-signal = "FOO"` (`backlog = 0` for a value
+    /// the file gave as a number, `quoted: false`).
+    func naming(_ text: String, quoted: Bool = true) -> String {
+        if origin == .flag { return "--\(key) \(text)" }
+        return quoted ? "\(key) = \"\(text)\"" : "\(key) = \(text)"
+    }
 
     /// A list of accepted values as this origin writes them: `app, reuseport or shared` for a flag,
     /// `"app", "reuseport" or "shared"` in the file.

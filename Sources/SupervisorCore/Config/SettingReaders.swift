@@ -31,7 +31,8 @@ extension SettingReader where Value == UInt16 {
     static let port = SettingReader { input, context throws(ConfigurationError) in
         let number = try SettingReader<Int>.integer.read(input, context)
         guard let port = UInt16(exactly: number), port > 0 else {
-            throw context.error("\(context.naming(String(number))) is not a port; use 1 to 65535")
+            let quoted = context.origin == .flag
+            throw context.error("\(context.naming(String(number), quoted: quoted)) is not a port; use 1 to 65535")
         }
         return port
     } describe: {
@@ -61,10 +62,17 @@ extension SettingReader where Value == UnixSignal {
     /// A signal's name (`TERM`, `SIGQUIT`, `RTMIN+2`) or number.
     static let signal = SettingReader { input, context throws(ConfigurationError) in
         let text: String
-        if case .integer(let number) = input { text = String(number) } else { text = try input.text(context) }
+        var quoted = true
+        if case .integer(let number) = input {
+            text = String(number)
+            quoted = false
+        } else {
+            text = try input.text(context)
+        }
         guard let signal = UnixSignal(name: text) else {
             throw context.error(
-                "\(context.naming(text)) is not a signal; use a name like TERM, INT, QUIT, USR1 or WINCH")
+                "\(context.naming(text, quoted: quoted)) is not a signal; use a name like TERM, INT, QUIT, USR1 or WINCH"
+            )
         }
         return signal
     } describe: {
@@ -144,8 +152,9 @@ extension SettingReader where Value == MaxSurge {
     /// `all`, or a number of instances.
     static let surge = SettingReader { input, context throws(ConfigurationError) in
         if case .text("all") = input { return .all }
-        if case .text(let text) = input, context.origin == .flag, Int(text) == nil {
-            throw context.error("\(context.naming(text)) is not a count; use a number of instances or all")
+        if case .text(let text) = input, context.origin != .flag || Int(text) == nil {
+            throw context.error(
+                "\(context.naming(text)) is not a count; use a number of instances or \(context.choices(["all"]))")
         }
         return .count(try SettingReader<Int>.integer.read(input, context))
     } describe: {
