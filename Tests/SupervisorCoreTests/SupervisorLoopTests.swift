@@ -90,6 +90,8 @@ struct SupervisorLoopTests {
         let processes = FakeProcesses()
         let supervisor = try Supervisor.prepare(source: source, environment: [:], processes: processes)
         try await body(supervisor, processes)
+        // What the instances still hold (notify sockets, output pipes) is closed, as the loop does at their exit.
+        for record in supervisor.machine.records { supervisor.release(record.id) }
     }
 
     /// `READY=1` from the instance's own process, as its notify socket would deliver it.
