@@ -48,9 +48,6 @@ package struct Configuration: Equatable, Sendable {
 
     package static let defaultName = "default"
 
-    /// Variables the supervisor sets for every instance itself; a configuration may not set them.
-    package static var reservedEnvironmentNames: Set<String> { ServiceEnvironment.setBySupervisor }
-
     /// Resolves a layered configuration, filling defaults and checking every value.
     ///
     /// - Parameter defaultInstances: used when no layer sets `instances` (the CPU count).
@@ -162,7 +159,7 @@ package struct Configuration: Equatable, Sendable {
             if variable.name.isEmpty || variable.name.contains("=") || variable.name.contains("\0") {
                 throw ConfigurationError("environment variable name '\(variable.name)' is not valid")
             }
-            if Self.reservedEnvironmentNames.contains(variable.name) {
+            if ServiceEnvironment.setBySupervisor.contains(variable.name) {
                 throw ConfigurationError(
                     "environment variable \(variable.name) is set by the supervisor for each instance; remove it")
             }

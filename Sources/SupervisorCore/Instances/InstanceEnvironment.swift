@@ -31,7 +31,7 @@ package enum InstanceEnvironment {
         for assignment in inherited {
             guard let equals = assignment.firstIndex(of: "=") else { continue }
             let name = String(assignment[..<equals])
-            if withheld.contains(name) || Configuration.reservedEnvironmentNames.contains(name) { continue }
+            if withheld.contains(name) || ServiceEnvironment.setBySupervisor.contains(name) { continue }
             set(name, assignment)
         }
         for variable in additions + instance { set(variable.name, "\(variable.name)=\(variable.value)") }

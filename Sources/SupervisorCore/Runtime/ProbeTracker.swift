@@ -65,14 +65,15 @@ struct ProbeTracker {
     /// A probe of the instance ended without a verdict to record (the instance moved on meanwhile).
     mutating func ended(_ id: InstanceID) { states[id]?.inFlight = false }
 
-    /// A liveness probe has answered: counts failures in a row against `threshold`.
+    /// A liveness probe has answered: counts failures in a row against `threshold`. An instance not tracked (gone
+    /// meanwhile) has nothing to count.
     mutating func livenessAnswered(
         _ id: InstanceID,
         passed: Bool,
         detail: String,
         threshold: Int
     ) -> LivenessVerdict {
-        var state = states[id] ?? State()
+        guard var state = states[id] else { return .healthy }
         state.inFlight = false
         let verdict: LivenessVerdict
         if passed {
