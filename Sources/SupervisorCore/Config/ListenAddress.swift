@@ -9,7 +9,7 @@ import Glibc
 ///
 /// The name is what `LISTEN_FDNAMES` calls the socket in the supervisor-bound listen modes, and what matches a socket
 /// that systemd passes (`FileDescriptorName=`); ``Configuration`` names unnamed addresses `listen0`, `listen1`, ….
-package struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
+package struct ListenAddress: Hashable, Codable, Sendable, CustomStringConvertible {
     /// The IP address, without brackets.
     package let host: String
     package let port: UInt16

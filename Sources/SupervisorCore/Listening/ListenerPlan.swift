@@ -1,5 +1,5 @@
 /// One listening socket the supervisor holds in the `reuseport` and `shared` listen modes.
-package enum ListenerKey: Hashable, Sendable {
+package enum ListenerKey: Hashable, Codable, Sendable {
     /// The one socket of an address that every instance gets (`shared`).
     case shared(ListenAddress)
     /// The socket of an address that belongs to one slot and is handed from each instance to its replacement

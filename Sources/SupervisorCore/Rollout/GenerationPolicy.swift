@@ -1,5 +1,5 @@
 /// What the rollout machine needs to know about a generation; fixed when its rollout begins.
-package struct GenerationPolicy: Equatable, Sendable {
+package struct GenerationPolicy: Equatable, Codable, Sendable {
     /// The `max-draining` setting's default.
     package static var defaultMaxDraining: Int { Settings.maxDraining.fallback }
 

@@ -1,7 +1,7 @@
 /// What the rollout machine knows about one instance.
-package struct InstanceRecord: Equatable, Sendable {
+package struct InstanceRecord: Equatable, Codable, Sendable {
     /// Where an instance is in its life.
-    package enum Phase: String, Equatable, Sendable {
+    package enum Phase: String, Equatable, Codable, Sendable {
         /// Asked to be spawned; no pid yet.
         case spawning
         /// Running, not ready yet.

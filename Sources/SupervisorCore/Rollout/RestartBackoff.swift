@@ -1,6 +1,6 @@
 /// The delay before an instance that died in steady state is restarted in its slot: 100 ms, doubling with each
 /// consecutive failure up to 30 s; an instance that stayed up for 60 s resets the count.
-package struct RestartBackoff: Equatable, Sendable {
+package struct RestartBackoff: Equatable, Codable, Sendable {
     package static let initialDelay: Duration = .milliseconds(100)
     package static let maximumDelay: Duration = .seconds(30)
     package static let resetAfter: Duration = .seconds(60)

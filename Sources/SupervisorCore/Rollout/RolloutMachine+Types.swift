@@ -80,7 +80,7 @@ extension RolloutMachine {
     }
 
     /// A timer the machine asked for; stale timers are ignored when they fire.
-    package enum TimerID: Hashable, Sendable {
+    package enum TimerID: Hashable, Codable, Sendable {
         case readyTimeout(InstanceID)
         case drainTimeout(InstanceID)
         case restart(Slot, token: Int)
@@ -102,7 +102,7 @@ extension RolloutMachine {
     }
 
     /// Where the supervisor is in its own life.
-    package enum Lifecycle: Equatable, Sendable {
+    package enum Lifecycle: Equatable, Codable, Sendable {
         case notStarted
         case running
         case stopping(exitCode: Int32, message: String?, failedInstance: InstanceID?)
@@ -110,7 +110,7 @@ extension RolloutMachine {
     }
 
     /// A rollout in progress.
-    package struct Rollout: Equatable, Sendable {
+    package struct Rollout: Equatable, Codable, Sendable {
         /// The generation that served before; `nil` for the first start.
         package let from: Generation?
         package let to: Generation
@@ -141,9 +141,9 @@ extension RolloutMachine {
 }
 
 /// How a reload ended, as its caller is told.
-package struct ReloadResult: Equatable, Sendable {
+package struct ReloadResult: Equatable, Codable, Sendable {
     /// The kinds of ending.
-    package enum Kind: String, Equatable, Sendable {
+    package enum Kind: String, Equatable, Codable, Sendable {
         /// The first generation serves.
         case started
         /// The new generation serves.

@@ -15,7 +15,7 @@
 /// new instances that never served are stopped, and a slot whose old instance was already replaced gets an old one
 /// again before its new one is stopped. Reloads that arrive during a rollout are coalesced into one follow-up rollout.
 /// An instance of the target that dies in steady state is restarted in its slot after a ``RestartBackoff`` delay.
-package struct RolloutMachine: Sendable {
+package struct RolloutMachine: Codable, Sendable {
     package private(set) var lifecycle: Lifecycle = .notStarted
     /// Every instance not yet reaped, oldest first.
     package private(set) var records: [InstanceRecord] = []
@@ -42,6 +42,14 @@ package struct RolloutMachine: Sendable {
     private var lastSerial = 0
     private var actions: [Action] = []
     private var now: ContinuousClock.Instant = .now
+
+    /// What an in-place upgrade hands to the next program: everything but the actions of the event being handled
+    /// and its time.
+    private enum CodingKeys: String, CodingKey {
+        case lifecycle, records, target, rollout, lastResult, restartCounts, policies, backoffs, pendingRestarts
+        case restartTokens, reloadsAwaitingConfiguration, queuedReloads, drainWatchers, drainWaits, lastGeneration
+        case lastSerial
+    }
 
     package init() {}
 
@@ -456,7 +464,7 @@ package struct RolloutMachine: Sendable {
     // MARK: - Drains
 
     /// A completed rollout whose callers wait until the old instances have exited.
-    private struct DrainWait {
+    private struct DrainWait: Codable {
         let waiters: [ReloadRequestID]
         var pending: Set<InstanceID>
         var result: ReloadResult

@@ -3,7 +3,7 @@ import Glibc
 #endif
 
 /// A POSIX signal, named as `kill -l` names it.
-package struct UnixSignal: Hashable, Sendable, CustomStringConvertible {
+package struct UnixSignal: Hashable, Codable, Sendable, CustomStringConvertible {
     /// The signal number.
     package let rawValue: Int32
 
