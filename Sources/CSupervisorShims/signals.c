@@ -18,17 +18,7 @@ static void forward_signal(int signal_number) {
     errno = saved_errno;
 }
 
-int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_out) {
-    if (signal_pipe_write_fd < 0) {
-        int fds[2];
-        if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-            return errno;
-        }
-        signal_pipe_write_fd = fds[1];
-        *read_fd_out = fds[0];
-    } else {
-        return EBUSY;
-    }
+static int install_handlers(const int *signals, int count) {
     struct sigaction action = {0};
     action.sa_handler = forward_signal;
     action.sa_flags = SA_RESTART;
@@ -39,6 +29,31 @@ int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_o
         }
     }
     return 0;
+}
+
+int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_out, int *write_fd_out) {
+    if (signal_pipe_write_fd >= 0) {
+        return EBUSY;
+    }
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+        return errno;
+    }
+    signal_pipe_write_fd = fds[1];
+    *read_fd_out = fds[0];
+    *write_fd_out = fds[1];
+    return install_handlers(signals, count);
+}
+
+int supervisor_signal_pipe_adopt(int read_fd, int write_fd, const int *signals, int count) {
+    if (signal_pipe_write_fd >= 0) {
+        return EBUSY;
+    }
+    if (fcntl(read_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(write_fd, F_SETFD, FD_CLOEXEC) < 0) {
+        return errno;
+    }
+    signal_pipe_write_fd = write_fd;
+    return install_handlers(signals, count);
 }
 
 int supervisor_pipe_cloexec(int fds[2]) {

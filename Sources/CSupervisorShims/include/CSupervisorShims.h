@@ -76,9 +76,25 @@ typedef struct {
 ssize_t supervisor_recv_datagram(int fd, void *buffer, size_t capacity, supervisor_datagram_info *info);
 
 /// Installs a handler for each of `signals` that writes the signal number as one byte to a non-blocking pipe, and
-/// stores the pipe's read end in `*read_fd_out` (non-blocking, close-on-exec). The self-pipe makes delivery safe
-/// whichever thread the kernel picks. Returns 0 or an errno value.
-int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_out);
+/// stores the pipe's ends in `*read_fd_out` and `*write_fd_out` (non-blocking, close-on-exec). The self-pipe makes
+/// delivery safe whichever thread the kernel picks. Returns 0 or an errno value (EBUSY when installed already).
+int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_out, int *write_fd_out);
+
+/// `supervisor_signal_pipe_install` with the pipe of the program this process was before an in-place upgrade (its
+/// ends survived the exec): bytes written before the exec are read now. Makes both ends close-on-exec again.
+int supervisor_signal_pipe_adopt(int read_fd, int write_fd, const int *signals, int count);
+
+/// Replaces this process's program, keeping its pid, with every descriptor closed at the exec except `keep` (whose
+/// close-on-exec flag it clears): `execveat(executable_fd, "", ..., AT_EMPTY_PATH)` when `executable_fd` is 0 or
+/// more, else `execve(path, ...)`. SIGHUP, SIGTERM, SIGINT and SIGCHLD are blocked in the calling thread first, so one
+/// that comes during the exec waits for the new program (see `supervisor_unblock_stop_signals`). Returns only when
+/// the exec failed: the errno value, with the flags and the signal mask as they were.
+int supervisor_exec_keeping(int executable_fd, const char *path, char *const argv[], char *const envp[],
+                            const int *keep, int keep_count);
+
+/// Unblocks in the calling thread the signals `supervisor_exec_keeping` blocked, once their handlers are installed.
+/// Returns 0 or an errno value.
+int supervisor_unblock_stop_signals(void);
 
 /// pipe2(fds, O_CLOEXEC): a pipe whose ends never leak into a child spawned by another thread. Returns 0 or -1 with
 /// errno set.
