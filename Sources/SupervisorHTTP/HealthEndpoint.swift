@@ -5,6 +5,10 @@ internal import SupervisedServer
 package import SupervisorCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// The supervisor's HTTP endpoint (``HealthRoutes``), served with the same lossless HTTP server as the demo
 /// instances, on a port it owns alone (no `SO_REUSEPORT`: a second supervisor on the same port is an error, not a
 /// silent split). Slow or oversized requests are cut off; answering never waits for the supervisor's work, except
@@ -26,10 +30,12 @@ package final class HealthEndpoint: Sendable {
         self.server = server
     }
 
-    /// Binds `address` and starts answering.
+    /// Starts answering on `socket`, listening at `address` (the supervisor binds it, so that an in-place upgrade
+    /// hands it over; the endpoint serves a duplicate, and the socket stays the caller's).
     ///
-    /// - Throws: an error naming the address when it cannot be bound, e.g. when it is in use.
+    /// - Throws: an error naming the address when the socket cannot be served.
     package static func start(
+        socket: Int32,
         address: SupervisorCore.ListenAddress,
         observer: SupervisorObserver,
         registry: PrometheusCollectorRegistry
@@ -46,8 +52,12 @@ package final class HealthEndpoint: Sendable {
             maximumConnections: maximumConnections,
             onConnectionRefused: { refusals.refused() }
         )
+        let duplicate = fcntl(socket, F_DUPFD_CLOEXEC, 3)
+        guard duplicate >= 0 else {
+            throw HealthEndpointError(description: "cannot serve \(address): dup failed: errno \(errno)")
+        }
         let server = try await SupervisedHTTPServer.start(
-            listeningOn: [.address(SupervisedServer.ListenAddress(host: address.host, port: Int(address.port)))],
+            listeningOn: [.inherited(InheritedSocket(descriptor: duplicate))],
             configuration: configuration,
             responder: HTTPResponder { request in
                 await routes.respond(method: request.head.method, uri: request.head.uri)
@@ -60,6 +70,11 @@ package final class HealthEndpoint: Sendable {
     package func stop() async {
         await server.drain()
     }
+}
+
+/// Why the endpoint cannot serve.
+struct HealthEndpointError: Error, CustomStringConvertible {
+    let description: String
 }
 
 /// Logs connections the endpoint refused: the first at once, then a count at most every ten seconds, so a flood of

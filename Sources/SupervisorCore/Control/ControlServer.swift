@@ -1,6 +1,8 @@
 package import NIOCore
 internal import NIOExtras
 internal import NIOPosix
+import Synchronization
+internal import SystemdSupport
 
 #if canImport(FoundationEssentials)
 internal import FoundationEssentials
@@ -24,17 +26,23 @@ package final class ControlServer: Sendable {
     package static let maximumRequestSize = 64 * 1024
 
     package let path: String
+    /// The listening socket, which the server's channel uses a duplicate of: it outlives ``detach()``, and an
+    /// in-place upgrade hands it to the next program, so connections made meanwhile wait in its queue.
+    package let descriptor: Int32
     private let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     private let access: ControlAccess
     private let name: String
+    private let detached = Atomic(false)
 
     private init(
         path: String,
+        descriptor: Int32,
         channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
         access: ControlAccess,
         name: String
     ) {
         self.path = path
+        self.descriptor = descriptor
         self.channel = channel
         self.access = access
         self.name = name
@@ -50,14 +58,19 @@ package final class ControlServer: Sendable {
         access: ControlAccess,
         name: String
     ) async throws -> ControlServer {
-        let channel = try await ServerBootstrap(group: group)
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { child in
-                child.eventLoop.makeCompletedFuture {
-                    try child.pipeline.syncOperations.addHandler(
-                        ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maximumRequestSize))
-                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
-                }
+        let fd = try systemCall("socket", subject: path) {
+            socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        }
+        do {
+            unlink(path)
+            _ = try UnixSocketAddress.withAddress(path: path) { address, length throws(SystemCallError) in
+                try systemCall("bind", subject: path) { Glibc.bind(fd, address, length) }
             }
+            try systemCall("listen", subject: path) { listen(fd, 128) }
+        } catch {
+            close(fd)
+            throw error
+        }
         // Not through a link (AT_SYMLINK_NOFOLLOW): the directory is checked to be this user's
         // (RuntimeDirectory.checkTrusted), and nothing here acts on what a link would point to.
         if let controlGroup = access.group {
@@ -66,7 +79,41 @@ package final class ControlServer: Sendable {
         } else {
             RuntimeDirectory.changeMode(path, 0o600)
         }
-        return ControlServer(path: path, channel: channel, access: access, name: name)
+        do {
+            return try await adopt(descriptor: fd, path: path, group: group, access: access, name: name)
+        } catch {
+            close(fd)
+            unlink(path)
+            throw error
+        }
+    }
+
+    /// Serves the listening socket `descriptor` already bound at `path`: the one the program before an in-place
+    /// upgrade bound, or this one's after a ``detach()``.
+    package static func adopt(
+        descriptor: Int32,
+        path: String,
+        group: any EventLoopGroup,
+        access: ControlAccess,
+        name: String
+    ) async throws -> ControlServer {
+        let duplicate = try systemCall("fcntl(F_DUPFD_CLOEXEC)") { fcntl(descriptor, F_DUPFD_CLOEXEC, 3) }
+        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
+        let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        do {
+            channel = try await ServerBootstrap(group: group)
+                .bind(duplicate) { child in
+                    child.eventLoop.makeCompletedFuture {
+                        try child.pipeline.syncOperations.addHandler(
+                            ByteToMessageHandler(LineBasedFrameDecoder(), maximumBufferSize: maximumRequestSize))
+                        return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: child)
+                    }
+                }
+        } catch {
+            close(duplicate)
+            throw error
+        }
+        return ControlServer(path: path, descriptor: descriptor, channel: channel, access: access, name: name)
     }
 
     /// Stops accepting connections; ``serve(_:)`` returns once the connections in progress have been answered.
@@ -74,9 +121,23 @@ package final class ControlServer: Sendable {
         channel.channel.close(promise: nil)
     }
 
-    /// Serves connections until ``stopAccepting()`` or cancellation; then removes the socket file.
+    /// Stops accepting connections but keeps the socket (``descriptor``) and its file: connections that come now wait
+    /// in its queue for whoever serves it next (``adopt(descriptor:path:group:access:name:)``). Returns once the
+    /// channel no longer accepts.
+    package func detach() async {
+        detached.store(true, ordering: .relaxed)
+        try? await channel.channel.close()
+    }
+
+    /// Serves connections until ``stopAccepting()`` or cancellation; then removes the socket file (not after a
+    /// ``detach()``) and closes the socket.
     package func serve(onRefusal: @escaping RefusalHandler, _ handler: @escaping Handler) async {
-        defer { unlink(path) }
+        defer {
+            if !detached.load(ordering: .relaxed) {
+                unlink(path)
+                close(descriptor)
+            }
+        }
         do {
             try await withThrowingDiscardingTaskGroup { group in
                 try await channel.executeThenClose { connections in

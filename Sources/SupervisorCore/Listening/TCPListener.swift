@@ -14,6 +14,28 @@ package enum TCPListener {
     /// - Throws: ``SystemCallError`` naming the call and the address, e.g. `bind 0.0.0.0:80 failed: Permission
     ///   denied`.
     package static func bind(_ address: ListenAddress, backlog: Int32) throws(SystemCallError) -> Int32 {
+        try bind(address, backlog: backlog, reusePort: true)
+    }
+
+    /// Binds a listening socket at `address` that owns it (no `SO_REUSEPORT`: a second socket on it is an error, not a
+    /// silent split), close-on-exec: the health endpoint's.
+    ///
+    /// - Throws: ``SystemFailure`` (``SystemFailure/Code/listen``) naming the address and the reason.
+    package static func bindExclusive(_ address: ListenAddress) throws(SystemFailure) -> Int32 {
+        do {
+            return try bind(address, backlog: 128, reusePort: false)
+        } catch {
+            let hint =
+                error.errno == EADDRINUSE
+                ? "; another socket holds it, and the health endpoint must have the port to itself: stop the process "
+                    + "that holds it, or choose another port" : ""
+            throw SystemFailure(
+                .listen, "cannot serve the health endpoint on \(address): \(error)\(hint)", cause: error)
+        }
+    }
+
+    private static func bind(_ address: ListenAddress, backlog: Int32, reusePort: Bool) throws(SystemCallError) -> Int32
+    {
         let family = address.isIPv6 ? AF_INET6 : AF_INET
         let fd = try systemCall("socket", subject: address.description) {
             socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -24,8 +46,10 @@ package enum TCPListener {
             try systemCall("setsockopt(SO_REUSEADDR)", subject: address.description) {
                 setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, size)
             }
-            try systemCall("setsockopt(SO_REUSEPORT)", subject: address.description) {
-                setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, size)
+            if reusePort {
+                try systemCall("setsockopt(SO_REUSEPORT)", subject: address.description) {
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, size)
+                }
             }
             try withSocketAddress(address) { pointer, length throws(SystemCallError) in
                 try systemCall("bind", subject: address.description) { Glibc.bind(fd, pointer, length) }
