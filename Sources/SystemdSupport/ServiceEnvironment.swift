@@ -37,6 +37,23 @@ public enum ServiceEnvironment {
     /// For an `exec:` probe: the pid of the instance it checks.
     public static let probedPID = "SUPERVISOR_PID"
 
+    // Between a supervisor and the program it executes in place (`supervisor upgrade`); never passed to instances.
+
+    /// The descriptor of the memory file that holds the state handed over.
+    public static let handoverState = "SUPERVISOR_HANDOVER_STATE"
+    /// Set when the program executed could not take over and executed the previous one again: why.
+    public static let handoverFailure = "SUPERVISOR_HANDOVER_FAILURE"
+    /// A failure to simulate, for the tests of the upgrade's refusals (`docs/architecture.md`, "Failpoints").
+    public static let failpoint = "SUPERVISOR_FAILPOINT"
+
+    /// The variables of the supervisor's own upgrade, which instances do not inherit.
+    public static let supervisorInternal: Set<String> = [handoverState, handoverFailure, failpoint]
+
+    /// `environment` as `NAME=value` lines in name order, without ``supervisorInternal``: what instances inherit.
+    public static func inheritable(_ environment: [String: String]) -> [String] {
+        environment.filter { !supervisorInternal.contains($0.key) }.map { "\($0.key)=\($0.value)" }.sorted()
+    }
+
     /// Every variable the supervisor sets for its instances and probes; a configuration may not set them.
     public static let setBySupervisor: Set<String> = [
         notifySocket, listenFDs, listenPID, listenFDNames, watchdogMicroseconds, watchdogPID, supervisorName,

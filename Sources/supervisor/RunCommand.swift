@@ -1,5 +1,6 @@
 import ArgumentParser
 import SupervisorCore
+internal import SystemdSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -32,7 +33,14 @@ struct RunCommand: AsyncParsableCommand {
         } catch {
             throw ValidationFailure(error.message)
         }
-        let launch = try await SupervisorLaunch.start(source: source, environment: environment, verbose: verbose)
+        let launch: SupervisorLaunch
+        if let handover = environment[ServiceEnvironment.handoverState].flatMap({ Int32($0) }) {
+            launch = try await SupervisorLaunch.resume(
+                handover: handover, source: source, environment: environment,
+                failure: environment[ServiceEnvironment.handoverFailure], verbose: verbose)
+        } else {
+            launch = try await SupervisorLaunch.start(source: source, environment: environment, verbose: verbose)
+        }
         let code = try await launch.run()
         if code != 0 { throw ExitCode(code) }
     }

@@ -14,6 +14,14 @@ enum StatusTable {
             "\(report.name) (pid \(report.supervisorPID), \(report.state)): \(generation), "
                 + "\(ready)/\(report.instancesWanted) ready")
         lines.append("command: \(report.command.joined(separator: " "))")
+        var version = "supervisor \(report.version)"
+        if let last = report.lastUpgrade, let count = report.upgradeCount {
+            let outcome = last.failure.map { "failed (\($0)), back on \(last.toVersion)" } ?? "from \(last.fromVersion)"
+            version +=
+                "; upgraded in place \(count == 1 ? "once" : "\(count) times"), last \(ago(last.finishedAt, now)) "
+            version += outcome
+        }
+        lines.append(version)
         let listen = report.listen.isEmpty ? "-" : report.listen.joined(separator: ", ")
         let lossless = report.lossless ? "yes" : "no (\(report.losslessReason ?? "unknown"))"
         lines.append("listen: \(listen) (\(report.listenMode)); lossless: \(lossless); readiness: \(report.readiness)")

@@ -15,9 +15,9 @@ struct SupervisorCommand: AsyncParsableCommand {
             """,
         version: SupervisorVersion.current,
         subcommands: [
-            RunCommand.self, ReloadCommand.self, StatusCommand.self, StopCommand.self, CheckCommand.self,
-            VerifyCommand.self,
-            LifelineCommand.self, ParseConfigCommand.self,
+            RunCommand.self, ReloadCommand.self, UpgradeCommand.self, StatusCommand.self, StopCommand.self,
+            CheckCommand.self, VerifyCommand.self,
+            LifelineCommand.self, ParseConfigCommand.self, UpgradeCheckCommand.self,
         ]
     )
 }

@@ -6,6 +6,10 @@ import SupervisorCore
 import SupervisorHTTP
 import SystemdSupport
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A supervisor started the way `run` starts one, with its logging, its metrics and its health endpoint; `verify`
 /// starts its private one the same way.
 struct SupervisorLaunch {
@@ -32,16 +36,68 @@ struct SupervisorLaunch {
         } catch {
             throw ValidationFailure(error.description)
         }
-        var endpoint: HealthEndpoint?
-        if let address = supervisor.configuration.health {
-            do {
-                endpoint = try await HealthEndpoint.start(
-                    address: address, observer: supervisor.observer, registry: registry)
-            } catch {
-                throw ValidationFailure("cannot serve the health endpoint on \(address): \(error)")
-            }
+        return SupervisorLaunch(supervisor: supervisor, endpoint: try await serveHealth(of: supervisor, registry))
+    }
+
+    /// A supervisor rebuilt from the state an in-place upgrade handed over on descriptor `handover` (see
+    /// ``Supervisor/resume(_:source:environment:failure:)``). When it cannot be rebuilt, the program from before the
+    /// upgrade is executed again with the same state, and this does not return.
+    ///
+    /// - Throws: ``ValidationFailure`` when not even that could be done.
+    static func resume(
+        handover: Int32,
+        source: ConfigurationSource,
+        environment: [String: String],
+        failure: String?,
+        verbose: Bool
+    ) async throws -> SupervisorLaunch {
+        LoggingSystem.bootstrap { label in
+            StandardErrorLogHandler(label: label, logLevel: verbose ? .debug : .info)
         }
-        return SupervisorLaunch(supervisor: supervisor, endpoint: endpoint)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let state: HandoverState
+        do {
+            state = try HandoverState.decode(try Handover.read(handover), newestFormat: Failpoint.newestFormat)
+        } catch {
+            // Not even the previous program's descriptor is known: nothing to go back to.
+            throw ValidationFailure("cannot take over from the previous supervisor: \(error)")
+        }
+        do {
+            let supervisor = try Supervisor.resume(
+                state, source: source, environment: environment, failure: failure)
+            let endpoint = try await serveHealth(of: supervisor, registry)
+            close(handover)
+            return SupervisorLaunch(supervisor: supervisor, endpoint: endpoint)
+        } catch {
+            let reason = "\(error)"
+            if failure != nil {
+                // This is the previous program already: going back again would loop.
+                throw ValidationFailure("cannot take over from the previous supervisor either: \(reason)")
+            }
+            printError("supervisor: the new binary cannot take over (\(reason)); executing the previous one again")
+            let code = Handover.execute(
+                path: "", executable: state.descriptors.previousExecutable, arguments: state.arguments,
+                environment: state.environment + [
+                    "\(ServiceEnvironment.handoverState)=\(handover)",
+                    "\(ServiceEnvironment.handoverFailure)=\(reason)",
+                ],
+                keeping: state.keptDescriptors + [handover])
+            throw ValidationFailure("cannot execute the previous supervisor again: errno \(code)")
+        }
+    }
+
+    private static func serveHealth(
+        of supervisor: Supervisor,
+        _ registry: PrometheusCollectorRegistry
+    ) async throws -> HealthEndpoint? {
+        guard let address = supervisor.configuration.health, let socket = supervisor.healthSocket else { return nil }
+        do {
+            return try await HealthEndpoint.start(
+                socket: socket, address: address, observer: supervisor.observer, registry: registry)
+        } catch {
+            throw ValidationFailure("cannot serve the health endpoint on \(address): \(error)")
+        }
     }
 
     /// Supervises until stopped; returns the exit code (see ``Supervisor/run()``).

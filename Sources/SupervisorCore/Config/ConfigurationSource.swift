@@ -26,11 +26,14 @@ package struct ConfigurationSource: Sendable {
 
     /// ``load()`` with the file's bytes read already (`nil` without a file): a reload parses exactly the bytes a
     /// ``ParserCheck`` child parsed first.
-    package func load(fileBytes: [UInt8]?) throws(ConfigurationError) -> Configuration {
+    ///
+    /// Without `checkingCommand`, whether the command can be executed is not checked: an upgrade reads the
+    /// configurations of generations that run already, whose release may be gone from the disk.
+    package func load(fileBytes: [UInt8]?, checkingCommand: Bool = true) throws(ConfigurationError) -> Configuration {
         var fileLayer = ConfigurationLayer()
         if let file, let fileBytes { fileLayer = try ConfigurationFile.parse(fileBytes, path: file) }
         let configuration = try Configuration(flags.overriding(fileLayer), defaultInstances: defaultInstances)
-        _ = try CommandResolver.resolve(configuration.command[0], searchPath: searchPath)
+        if checkingCommand { _ = try CommandResolver.resolve(configuration.command[0], searchPath: searchPath) }
         return configuration
     }
 }

@@ -119,6 +119,9 @@ package struct ParserCheck {
         Glibc.close(output)
     }
 
+    /// What the child wrote, trailing blanks trimmed. Read after it was reaped.
+    func outputText() -> String { readOutput() }
+
     private func readOutput() -> String {
         var buffer = [UInt8](repeating: 0, count: Self.outputLimit)
         let count = buffer.withUnsafeMutableBytes { pread(output, $0.baseAddress, $0.count, 0) }

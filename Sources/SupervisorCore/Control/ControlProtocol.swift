@@ -7,6 +7,11 @@ package struct ControlRequest: Codable, Equatable, Sendable {
         case status
         /// Drain everything and exit; the reply streams progress, then the result.
         case stop
+        /// Execute a new supervisor binary in place (``ControlRequest/binary``); the reply streams progress, and
+        /// the connection closes at the exec (or a result says why not).
+        case upgrade
+        /// How the upgrade with ``ControlRequest/upgradeID`` ended: answered by the program that runs after it.
+        case upgradeResult = "upgrade-result"
     }
 
     package var command: Command
@@ -14,9 +19,16 @@ package struct ControlRequest: Codable, Equatable, Sendable {
     /// drain progress meanwhile (`supervisor reload --wait-drained`). Absent means `false`.
     package var waitForDrain: Bool?
 
-    package init(command: Command, waitForDrain: Bool? = nil) {
+    /// With `upgrade`: the binary to execute; absent means the one the supervisor was started from.
+    package var binary: String?
+    /// With `upgrade` and `upgrade-result`: the caller's id for its upgrade.
+    package var upgradeID: UInt64?
+
+    package init(command: Command, waitForDrain: Bool? = nil, binary: String? = nil, upgradeID: UInt64? = nil) {
         self.command = command
         self.waitForDrain = waitForDrain
+        self.binary = binary
+        self.upgradeID = upgradeID
     }
 }
 

@@ -50,5 +50,16 @@ package final class InstanceLock: Sendable {
         self.fd = fd
     }
 
+    /// The lock the program before an in-place upgrade held, on the descriptor it handed over (a `flock` belongs to
+    /// the open file, which the exec kept).
+    init(adopting fd: Int32, controlSocketPath: String) {
+        path = controlSocketPath + ".lock"
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        self.fd = fd
+    }
+
+    /// The locked file, for an in-place upgrade to hand over.
+    var descriptor: Int32 { fd }
+
     deinit { close(fd) }
 }

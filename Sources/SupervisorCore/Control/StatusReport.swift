@@ -71,4 +71,8 @@ package struct StatusReport: Codable, Equatable, Sendable {
     /// refused.
     package var drainingGenerations: [Int]? = nil
     package var maxDraining: Int? = nil
+    /// How many times the supervisor upgraded itself in place (`supervisor upgrade`), and the last time; `nil` when
+    /// it never did.
+    package var upgradeCount: Int? = nil
+    package var lastUpgrade: UpgradeRecord? = nil
 }

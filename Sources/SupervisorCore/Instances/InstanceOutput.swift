@@ -24,6 +24,8 @@ final class InstanceOutput: Sendable {
         var partial: [UInt8] = []
         var recent: [String] = []
         var closed = false
+        /// Not read during an in-place upgrade (``pause()``).
+        var paused = false
     }
 
     private let fd: Int32
@@ -34,12 +36,25 @@ final class InstanceOutput: Sendable {
     // Dispatch sources are thread-safe objects; Dispatch on Linux does not mark the protocol Sendable.
     nonisolated(unsafe) private let source: any DispatchSourceRead
 
-    /// Starts reading `fd` (which this object now owns and closes at end of file).
-    init(fd: Int32, label: String, log: StandardErrorLog, queue: DispatchQueue) {
+    /// Starts reading `fd` (which this object now owns and closes at end of file). After an in-place upgrade,
+    /// `lastLines` and `partialLine` are what the program before had read.
+    init(
+        fd: Int32,
+        label: String,
+        log: StandardErrorLog,
+        queue: DispatchQueue,
+        lastLines: [String] = [],
+        partialLine: [UInt8] = []
+    ) {
         self.fd = fd
         self.label = label
         self.log = log
         self.queue = queue
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        state.withLock { state in
+            state.recent = lastLines
+            state.partial = partialLine
+        }
         self.source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         source.setEventHandler { [weak self] in self?.readAvailable() }
         source.setCancelHandler { Glibc.close(fd) }
@@ -48,6 +63,30 @@ final class InstanceOutput: Sendable {
 
     /// The last lines the instance wrote, oldest first.
     var lastLines: [String] { state.withLock { $0.recent } }
+
+    /// What was read of a line not ended yet.
+    var partialLine: [UInt8] { state.withLock { $0.partial } }
+
+    /// The pipe, for an in-place upgrade to hand over.
+    var descriptor: Int32 { fd }
+
+    /// Stops reading (for an in-place upgrade): the output waits in the pipe for the next program.
+    func pause() {
+        state.withLock { state in
+            guard !state.closed, !state.paused else { return }
+            state.paused = true
+            source.suspend()
+        }
+    }
+
+    /// Reads again after ``pause()``.
+    func unpause() {
+        state.withLock { state in
+            guard state.paused else { return }
+            state.paused = false
+            source.resume()
+        }
+    }
 
     /// Reads whatever is already in the pipe now, so that lines written just before the process exited are logged
     /// and kept before its exit is reported.
@@ -111,6 +150,12 @@ final class InstanceOutput: Sendable {
         }
         guard let remainder else { return }
         if !remainder.isEmpty { emit(remainder) }
+        // A suspended source never runs its cancel handler, which closes the pipe.
+        let wasPaused = state.withLock { state in
+            defer { state.paused = false }
+            return state.paused
+        }
+        if wasPaused { source.resume() }
         source.cancel()
     }
 

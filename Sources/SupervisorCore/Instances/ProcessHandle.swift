@@ -32,6 +32,19 @@ final class ProcessHandle: Sendable {
         return ProcessHandle(pid: pid, fd: fd, onExit: onExit)
     }
 
+    /// The handle of `pid` on the pidfd an in-place upgrade handed over (-1: none), which it now owns.
+    static func adopt(
+        _ pid: Int32,
+        descriptor fd: Int32,
+        onExit: (queue: DispatchQueue, handler: @Sendable () -> Void)? = nil
+    ) -> ProcessHandle {
+        if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        return ProcessHandle(pid: pid, fd: fd, onExit: onExit)
+    }
+
+    /// The pidfd, -1 without one: for an in-place upgrade to hand over.
+    var descriptor: Int32 { fd }
+
     private init(pid: Int32, fd: Int32, onExit: (queue: DispatchQueue, handler: @Sendable () -> Void)?) {
         self.pid = pid
         self.fd = fd

@@ -17,6 +17,24 @@ final class ListenerRegistry {
         for fd in activated.values { close(fd) }
     }
 
+    /// The sockets held for instances, for an in-place upgrade to hand over.
+    var held: [(key: ListenerKey, fd: Int32)] { sockets.map { ($0.key, $0.value) } }
+
+    /// The sockets systemd passed that no instance took yet.
+    var activatedSockets: [(address: ListenAddress, fd: Int32)] { activated.map { ($0.key, $0.value) } }
+
+    /// Holds the sockets an in-place upgrade handed over.
+    func restore(_ held: [(ListenerKey, Int32)], activated: [(ListenAddress, Int32)]) {
+        for (key, fd) in held {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            sockets[key] = fd
+        }
+        for (address, fd) in activated {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            self.activated[address] = fd
+        }
+    }
+
     /// How many sockets are held now.
     var count: Int { sockets.count + activated.count }
 

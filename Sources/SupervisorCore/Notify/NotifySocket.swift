@@ -45,6 +45,8 @@ final class NotifySocket: Sendable {
             var inFlight = 0
             var suspended = false
             var closed = false
+            /// Not read during an in-place upgrade (``pause()``).
+            var paused = false
         }
 
         let state = Mutex(State())
@@ -56,12 +58,11 @@ final class NotifySocket: Sendable {
     ///
     /// - Throws: ``SystemCallError`` for `socket`, `setsockopt` or `bind` (e.g. the path is too long or the
     ///   directory is not writable).
-    init(
+    convenience init(
         path: String,
         queue: DispatchQueue,
         receive: @escaping @Sendable (NotifyDatagram) -> Void
     ) throws(SystemCallError) {
-        self.path = path
         let fd = try systemCall("socket") {
             socket(
                 AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
@@ -82,6 +83,15 @@ final class NotifySocket: Sendable {
             Glibc.close(fd)
             throw error
         }
+        self.init(adopting: fd, path: path, queue: queue, receive: receive)
+    }
+
+    /// Reads the socket `fd` already bound at `path` (one handed over by an in-place upgrade), which this object now
+    /// owns.
+    init(adopting fd: Int32, path: String, queue: DispatchQueue, receive: @escaping @Sendable (NotifyDatagram) -> Void)
+    {
+        self.path = path
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         self.fd = fd
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         self.source = source
@@ -120,6 +130,27 @@ final class NotifySocket: Sendable {
         source.activate()
     }
 
+    /// The socket, for an in-place upgrade to hand over.
+    var descriptor: Int32 { fd }
+
+    /// Stops reading (for an in-place upgrade): datagrams wait in the socket's queue for the next program.
+    func pause() {
+        flow.withLock { flow in
+            guard !flow.closed, !flow.paused else { return }
+            flow.paused = true
+            source.suspend()
+        }
+    }
+
+    /// Reads again after ``pause()``.
+    func unpause() {
+        flow.withLock { flow in
+            guard !flow.closed, flow.paused else { return }
+            flow.paused = false
+            source.resume()
+        }
+    }
+
     /// Says that one datagram passed on has been handled; reading resumes once half of the limit are.
     func consumed() {
         flow.withLock { flow in
@@ -139,6 +170,10 @@ final class NotifySocket: Sendable {
             // A suspended source never runs its cancel handler, which closes the socket.
             if flow.suspended {
                 flow.suspended = false
+                source.resume()
+            }
+            if flow.paused {
+                flow.paused = false
                 source.resume()
             }
             source.cancel()

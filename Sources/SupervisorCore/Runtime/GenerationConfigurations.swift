@@ -2,8 +2,12 @@
 /// rollout the machine is about to begin.
 struct GenerationConfigurations {
     private var byGeneration: [Generation: Configuration] = [:]
+    /// The config file's bytes each was loaded from (`nil`: no file), which an in-place upgrade hands over.
+    private(set) var files: [Generation: [UInt8]?] = [:]
     /// Loaded (and checked) for the generation the machine begins next.
     var loaded: Configuration?
+    /// The bytes ``loaded`` was loaded from.
+    var loadedFile: [UInt8]?
 
     subscript(generation: Generation) -> Configuration? { byGeneration[generation] }
 
@@ -13,12 +17,23 @@ struct GenerationConfigurations {
     /// The loaded configuration becomes `generation`'s.
     mutating func begin(_ generation: Generation) {
         byGeneration[generation] = loaded
+        files[generation] = .some(loadedFile)
         loaded = nil
+        loadedFile = nil
+    }
+
+    /// A generation's configuration as an in-place upgrade handed it over.
+    mutating func restore(_ generation: Generation, _ configuration: Configuration, file: [UInt8]?) {
+        byGeneration[generation] = configuration
+        files[generation] = .some(file)
     }
 
     /// Drops the configurations of generations not in `inUse`.
     mutating func keep(only inUse: Set<Generation>) {
-        for generation in byGeneration.keys where !inUse.contains(generation) { byGeneration[generation] = nil }
+        for generation in byGeneration.keys where !inUse.contains(generation) {
+            byGeneration[generation] = nil
+            files[generation] = nil
+        }
     }
 
     /// The configuration of `target`, else `fallback` (before the first generation begins).

@@ -5,12 +5,25 @@ struct InstanceTable {
     /// How many gone instances' last lines are kept.
     static let retainedLimit = 16
 
+    /// The last lines of an instance that is gone.
+    struct Retained: Codable, Sendable {
+        var id: InstanceID
+        var lines: [String]
+    }
+
     private var running: [InstanceID: Supervisor.RunningInstance] = [:]
-    private var retained: [(id: InstanceID, lines: [String])] = []
+    private var retained: [Retained] = []
 
     subscript(id: InstanceID) -> Supervisor.RunningInstance? { running[id] }
 
     var values: Dictionary<InstanceID, Supervisor.RunningInstance>.Values { running.values }
+    /// Every instance with its id.
+    var all: [(id: InstanceID, instance: Supervisor.RunningInstance)] { running.map { ($0.key, $0.value) } }
+    /// The last lines of the instances gone, for an in-place upgrade to hand over.
+    var retainedLines: [Retained] { retained }
+
+    /// The last lines of instances gone, as an in-place upgrade handed them over.
+    mutating func restoreRetained(_ lines: [Retained]) { retained = lines }
     var count: Int { running.count }
     var isEmpty: Bool { running.isEmpty }
 
@@ -25,7 +38,7 @@ struct InstanceTable {
         guard let instance = running.removeValue(forKey: id) else { return nil }
         instance.notify.close()
         instance.output.close()
-        retained.append((id, instance.output.lastLines))
+        retained.append(Retained(id: id, lines: instance.output.lastLines))
         if retained.count > Self.retainedLimit { retained.removeFirst(retained.count - Self.retainedLimit) }
         return instance
     }

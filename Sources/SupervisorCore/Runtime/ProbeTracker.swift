@@ -29,6 +29,22 @@ struct ProbeTracker {
 
     subscript(id: InstanceID) -> State? { states[id] }
 
+    /// What each instance's probes have seen.
+    var all: [InstanceID: State] { states }
+
+    /// The `exec:` probe processes that run.
+    var processIDs: [Int32] { Array(processes.keys) }
+
+    /// Tracks an instance handed over by an in-place upgrade, with what its probes had seen (none runs now).
+    mutating func restore(
+        _ id: InstanceID,
+        lastWatchdog: ContinuousClock.Instant?,
+        livenessFailures: Int,
+        summary: String?
+    ) {
+        states[id] = State(lastWatchdog: lastWatchdog, livenessFailures: livenessFailures, summary: summary)
+    }
+
     /// Starts tracking a new instance.
     mutating func track(_ id: InstanceID) { states[id] = State() }
 

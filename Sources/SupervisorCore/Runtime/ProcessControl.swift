@@ -43,6 +43,15 @@ protocol ProcessControl: AnyObject {
     func killGroup(_ leader: Int32)
     /// The next child of the supervisor that has exited, reaped and no longer held; `nil` when none has.
     func reapNext() -> (pid: Int32, status: ExitStatus)?
+    /// Every held process and its pidfd (-1 without one), for an in-place upgrade to hand over.
+    var held: [(pid: Int32, descriptor: Int32)] { get }
+    /// Holds a process handed over by an in-place upgrade.
+    func adopt(_ handle: ProcessHandle, as pid: Int32)
+}
+
+extension ProcessControl {
+    var held: [(pid: Int32, descriptor: Int32)] { [] }
+    func adopt(_ handle: ProcessHandle, as pid: Int32) { hold(handle, as: pid) }
 }
 
 /// The real processes: pidfds (``ProcessHandle``), ``ProcessSpawner``, `waitpid`.
@@ -63,6 +72,8 @@ final class SystemProcesses: ProcessControl {
     }
 
     func hold(_ handle: ProcessHandle, as pid: Int32) { handles[pid] = handle }
+
+    var held: [(pid: Int32, descriptor: Int32)] { handles.map { ($0.key, $0.value.descriptor) } }
 
     func holds(_ pid: Int32) -> Bool { handles[pid] != nil }
 

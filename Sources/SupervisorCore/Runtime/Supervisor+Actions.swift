@@ -142,6 +142,7 @@ extension Supervisor {
             try applyKernelMigration(for: configuration)
             try listeners.prepare(configuration)
             configurations.loaded = configuration
+            configurations.loadedFile = fileBytes
             return .configurationLoaded(configuration.policy)
         } catch {
             return .configurationFailed("\(error)")

@@ -29,6 +29,11 @@ extension Supervisor {
             }
             replies.addStop(reply)
             beginStop(force: false)
+        case .upgrade:
+            receivedUpgrade(request, reply: reply)
+        case .upgradeResult:
+            reply.yield(.result(upgradeResult(for: request.upgradeID)))
+            reply.finish()
         }
     }
 
@@ -83,7 +88,9 @@ extension Supervisor {
                     finishedAt: wall($0.finishedAt))
             },
             drainingGenerations: machine.drainingGenerations.map(\.number),
-            maxDraining: configuration.maxDraining)
+            maxDraining: configuration.maxDraining,
+            upgradeCount: upgradeCount,
+            lastUpgrade: upgrades.last)
     }
 
     /// What the instance's probes last saw, for `status`.

@@ -75,7 +75,8 @@ extension Supervisor {
         let output = InstanceOutput(fd: process.outputFD, label: label, log: standardError, queue: ioQueue)
         instances.insert(
             RunningInstance(
-                notify: notify, output: output, pid: process.pid, slot: slot, adminPort: adminPort,
+                notify: notify, output: output, pid: process.pid, slot: slot, generation: generation,
+                adminPort: adminPort,
                 configuration: configuration, environment: environment, listenerInodes: listenerInodes), for: id)
         probes.track(id)
         lifelineWatch(group: process.pid, configuration: configuration)
@@ -107,6 +108,10 @@ extension Supervisor {
         while let (pid, exitStatus) = processes.reapNext() {
             if pid == lifeline?.pid {
                 lifelineExited(exitStatus)
+                continue
+            }
+            if let check = upgrade?.check, check.pid == pid {
+                upgradeCheckEnded(exitStatus)
                 continue
             }
             if let check = parserCheck, check.pid == pid {

@@ -51,6 +51,11 @@ extension Supervisor {
             if queue.insert(event, at: .now + delay) { rewake() }
         }
 
+        /// Puts `event` in the queue for `deadline` (a timer handed over by an in-place upgrade).
+        func schedule(_ event: Event, at deadline: ContinuousClock.Instant) {
+            if queue.insert(event, at: deadline) { rewake() }
+        }
+
         /// Takes the events that are due now out of the queue, in order.
         func takeDue() -> [Event] { queue.popDue(at: .now) }
 

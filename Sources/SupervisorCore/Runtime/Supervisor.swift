@@ -41,6 +41,12 @@ package final class Supervisor {
         case connectionsCounted([InstanceID: Int], of: Int, took: Duration)
         /// The connections counted for a `status` request, ready to be answered.
         case statusCounted([InstanceID: Int], of: Int, took: Duration, AsyncStream<ControlReply>.Continuation)
+        /// The pre-flight child of the upgrade with this pid has had its time.
+        case upgradeCheckTimeout(Int32)
+        /// The upgrade's check passed: stop taking input (``pauseInput()``).
+        case pauseInputForUpgrade
+        /// Every event read before the input paused is handled: execute the new binary (``execUpgrade()``).
+        case execUpgrade
     }
 
     /// The checks that run for an instance besides sd_notify.
@@ -53,6 +59,7 @@ package final class Supervisor {
         let output: InstanceOutput
         let pid: Int32
         let slot: Slot
+        let generation: Generation
         /// `SUPERVISOR_ADMIN_PORT`, with `--admin-port-base`.
         let adminPort: Int?
         let configuration: Configuration
@@ -63,6 +70,10 @@ package final class Supervisor {
 
     let source: ConfigurationSource
     let initialConfiguration: Configuration
+    /// The config file's bytes the supervisor started with (`nil` without a file), handed over at an upgrade.
+    let initialFile: [UInt8]?
+    /// The program this process runs, its path, and the command line of `run`.
+    let executable: Executable
     /// The configuration the supervisor started with (a reload may change what instances run, not this).
     package var configuration: Configuration { initialConfiguration }
     let controlSocket: ControlSocketLocation
@@ -113,10 +124,28 @@ package final class Supervisor {
     package internal(set) var exitResult: ControlResult?
     let events: AsyncStream<Event>
     let eventSink: AsyncStream<Event>.Continuation
+    /// The control socket's server, from ``run()`` on.
+    var controlServer: ControlServer?
+    private var serving: Task<Void, Never>?
+    var signalPipe: SignalPipe?
+    /// The health endpoint's listening socket, bound here so that an upgrade hands it over; the endpoint serves a
+    /// duplicate of it.
+    package internal(set) var healthSocket: Int32?
+    /// The upgrade in progress, if any.
+    var upgrade: UpgradeInProgress?
+    /// The last upgrades of this supervisor (at most ``UpgradeRecord/kept``), oldest first, and how many there were.
+    var upgrades: [UpgradeRecord] = []
+    var upgradeTotal = 0
+    /// How the last upgrade ended, for its caller's `upgrade-result`.
+    var lastUpgradeOutcome: (id: UInt64, result: ControlResult)?
+    /// What the program before an in-place upgrade handed over, until ``run()`` takes it.
+    var resumed: Resumed?
 
-    private init(
+    init(
         source: ConfigurationSource,
         configuration: Configuration,
+        initialFile: [UInt8]?,
+        executable: Executable,
         controlSocket: ControlSocketLocation,
         lock: InstanceLock,
         environment: [String],
@@ -126,6 +155,8 @@ package final class Supervisor {
         self.processes = processes
         self.source = source
         self.initialConfiguration = configuration
+        self.initialFile = initialFile
+        self.executable = executable
         self.controlSocket = controlSocket
         self.lock = lock
         self.notifyDirectory = "\(controlSocket.directory)/\(configuration.name).notify"
@@ -164,8 +195,11 @@ package final class Supervisor {
     ) throws(StartFailure) -> Supervisor {
         let configuration: Configuration
         let location: ControlSocketLocation
+        let fileBytes: [UInt8]?
         do throws(ConfigurationError) {
-            configuration = try source.load()
+            fileBytes = try source.file.map { path throws(ConfigurationError) in try ConfigurationFile.read(path: path)
+            }
+            configuration = try source.load(fileBytes: fileBytes)
             location = try ControlSocketLocation(
                 explicit: configuration.controlSocket, name: configuration.name, environment: environment)
         } catch {
@@ -177,8 +211,9 @@ package final class Supervisor {
             try RuntimeDirectory.ensure(location.directory, mode: 0o755)
             let lock = try InstanceLock(controlSocketPath: location.path, name: configuration.name)
             supervisor = try Supervisor(
-                source: source, configuration: configuration, controlSocket: location, lock: lock,
-                environment: environment.map { "\($0.key)=\($0.value)" }.sorted(), logger: logger,
+                source: source, configuration: configuration, initialFile: fileBytes,
+                executable: try Executable.current(arguments: CommandLine.arguments), controlSocket: location,
+                lock: lock, environment: ServiceEnvironment.inheritable(environment), logger: logger,
                 processes: processes)
             let activated = supervisor.adoptActivatedSockets(for: configuration)
             let unclaimed = configuration.listen.filter { !activated.contains($0.unnamed) }
@@ -194,6 +229,9 @@ package final class Supervisor {
         do throws(SystemFailure) {
             try supervisor.listeners.prepare(configuration)
             try RuntimeDirectory.preparePrivate(supervisor.notifyDirectory)
+            if let health = configuration.health {
+                supervisor.healthSocket = try TCPListener.bindExclusive(health)
+            }
         } catch {
             throw .system(error)
         }
@@ -207,52 +245,92 @@ package final class Supervisor {
             logger.warning("cannot become a child subreaper; processes orphaned by instances go to init")
         }
         let sink = eventSink
-        let signals = try SignalPipe(
-            signals: [.terminate, .interrupt, .hangup, .child], queue: ioQueue
+        signalPipe = try SignalPipe(
+            signals: [.terminate, .interrupt, .hangup, .child], queue: ioQueue, adopting: resumed?.signalPipe
         ) { sink.yield(.signal($0)) }
-        let server = try await ControlServer.bind(
-            path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton,
-            access: ControlAccess(ownerUID: getuid(), group: initialConfiguration.controlGroup),
-            name: initialConfiguration.name)
-        let serving = Self.serve(server, logger: logger, into: sink)
+        if let descriptor = resumed?.controlDescriptor {
+            controlServer = try await ControlServer.adopt(
+                descriptor: descriptor, path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton,
+                access: controlAccess, name: initialConfiguration.name)
+        } else {
+            controlServer = try await ControlServer.bind(
+                path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton, access: controlAccess,
+                name: initialConfiguration.name)
+        }
+        serving = Self.serve(controlServer!, logger: logger, into: sink)
         let command = initialConfiguration.command.joined(separator: " ")
-        logger.info("supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
-
-        startLifeline()
+        if resumed == nil {
+            logger.info(
+                "supervising \(command) as '\(initialConfiguration.name)'; control socket \(controlSocket.path)")
+            startLifeline()
+        }
         let watchdog: Duration?
         do { watchdog = try SystemdNotifier.watchdogTimeout() } catch {
             logger.warning("not sending WATCHDOG=1 to systemd: \(error)")
             watchdog = nil
         }
         if let timeout = watchdog {
-            logger.info("systemd watchdog: sending WATCHDOG=1 every \((timeout / 2).secondsText) from the main loop")
+            if resumed == nil {
+                logger.info(
+                    "systemd watchdog: sending WATCHDOG=1 every \((timeout / 2).secondsText) from the main loop")
+            }
             watchdogTick(every: timeout / 2)
         }
-        start()
+        if let resumed {
+            self.resumed = nil
+            resume(resumed)
+        } else {
+            start()
+        }
         for await event in events {
-            dispatch(event)
+            switch event {
+            case .pauseInputForUpgrade: await pauseInput()
+            case .execUpgrade: await execUpgrade()
+            default: dispatch(event)
+            }
             if exitCode != nil { break }
         }
-        withExtendedLifetime(signals) {}
         timers.cancel()
         await stopOrphans()
         await closeLifeline()
         // Let the last replies (the result of `stop`) reach their clients, but do not wait on a client that does not
         // read.
-        server.stopAccepting()
+        controlServer?.stopAccepting()
+        let serving = self.serving
         let deadline = Task {
             try await Task.sleep(for: .seconds(2))
-            serving.cancel()
+            serving?.cancel()
         }
-        await serving.value
+        await serving?.value
         deadline.cancel()
         systemd.flush()
         return exitCode ?? 0
     }
 
+    private var controlAccess: ControlAccess {
+        ControlAccess(ownerUID: getuid(), group: initialConfiguration.controlGroup)
+    }
+
+    /// Serves the control socket again after an upgrade that did not happen.
+    func reopenControlServer() async {
+        guard let descriptor = controlServer?.descriptor else { return }
+        do {
+            let server = try await ControlServer.adopt(
+                descriptor: descriptor, path: controlSocket.path, group: MultiThreadedEventLoopGroup.singleton,
+                access: controlAccess, name: initialConfiguration.name)
+            // The detached server's task ends by itself once its connections are answered (the upgrade caller's among
+            // them, after this).
+            controlServer = server
+            serving = Self.serve(server, logger: logger, into: eventSink)
+        } catch {
+            logger.error("cannot serve the control socket again: \(error); stop the supervisor with SIGTERM")
+        }
+    }
+
     /// Starts the first generation: what ``run()`` does once its event sources are set up.
     func start() {
         configurations.loaded = initialConfiguration
+        configurations.loadedFile = initialFile
         handle(.start(initialConfiguration.policy))
     }
 
@@ -307,6 +385,10 @@ package final class Supervisor {
             recordConnectionGauges(counts)
             reply.yield(.status(statusReport(connections: counts)))
             reply.finish()
+        case .upgradeCheckTimeout(let pid): upgradeCheckTimeout(pid)
+        case .pauseInputForUpgrade, .execUpgrade:
+            // The loop in run() awaits these itself.
+            break
         }
     }
 
@@ -402,9 +484,12 @@ package final class Supervisor {
         metrics.update(from: machine, lossless: lossless.lossless)
     }
 
-    /// Keeps systemd's `STATUS=` in step with the instances.
-    private func publishStatusLine() {
-        guard machine.lifecycle == .running, let line = machine.statusLine, line != lastStatusLine else { return }
+    /// Keeps systemd's `STATUS=` in step with the instances; with `force`, says it again even when it did not change
+    /// (after an upgrade's own `STATUS=`).
+    func publishStatusLine(force: Bool = false) {
+        guard machine.lifecycle == .running, let line = machine.statusLine, force || line != lastStatusLine else {
+            return
+        }
         lastStatusLine = line
         systemd.status(line)
     }

@@ -3,7 +3,18 @@ internal import Metrics
 
 /// The supervisor's metrics, through swift-metrics (the executable bootstraps a Prometheus backend; without one they
 /// cost nothing). Names follow Prometheus conventions.
-struct SupervisorMetrics {
+final class SupervisorMetrics {
+    /// What the counters have counted since the supervisor started, which an in-place upgrade hands over (a
+    /// counter of swift-metrics cannot be read back).
+    struct Tallies: Codable, Equatable, Sendable {
+        var reloads: [String: Int64] = [:]
+        var restarts: Int64 = 0
+        var forcedKills: Int64 = 0
+        var notifyDropped: Int64 = 0
+    }
+
+    private(set) var tallies = Tallies()
+
     private let instancesByState: [InstanceRecord.Phase: Gauge] = Dictionary(
         uniqueKeysWithValues: [InstanceRecord.Phase.starting, .ready, .stopping, .killed].map {
             ($0, Gauge(label: "supervisor_instances", dimensions: [("state", $0.rawValue)]))
@@ -25,16 +36,35 @@ struct SupervisorMetrics {
     let connections = ConnectionGauges()
 
     /// A notify datagram was dropped (bad sender, too long, malformed).
-    func notifyMessageDropped() { notifyDropped.increment() }
+    func notifyMessageDropped() {
+        notifyDropped.increment()
+        tallies.notifyDropped += 1
+    }
+
+    /// Counts again what the program before an in-place upgrade had counted.
+    func restore(_ counted: Tallies) {
+        tallies = counted
+        for (kind, counter) in reloads {
+            if let count = counted.reloads[kind.rawValue], count > 0 { counter.increment(by: count) }
+        }
+        if counted.restarts > 0 { restarts.increment(by: counted.restarts) }
+        if counted.forcedKills > 0 { forcedKills.increment(by: counted.forcedKills) }
+        if counted.notifyDropped > 0 { notifyDropped.increment(by: counted.notifyDropped) }
+    }
 
     func record(_ measurement: RolloutMachine.Measurement) {
         switch measurement {
         case .becameReady(let duration): timeToReady.record(duration: duration)
         case .drained(let duration, _): drainDuration.record(duration: duration)
-        case .forcedKill: forcedKills.increment()
-        case .restart: restarts.increment()
+        case .forcedKill:
+            forcedKills.increment()
+            tallies.forcedKills += 1
+        case .restart:
+            restarts.increment()
+            tallies.restarts += 1
         case .rollout(let kind, let duration):
             reloads[kind]?.increment()
+            if reloads[kind] != nil { tallies.reloads[kind.rawValue, default: 0] += 1 }
             if kind == .completed || kind == .rolledBack { rolloutDuration.record(duration: duration) }
         }
     }

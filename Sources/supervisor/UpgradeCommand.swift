@@ -1,0 +1,96 @@
+import ArgumentParser
+import SupervisorCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct UpgradeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upgrade",
+        abstract: "Replace the running supervisor's own binary in place: same pid, every instance untouched.",
+        discussion: """
+            The supervisor first runs the new binary in a child on the state it is about to hand over (the \
+            instances, their sockets and pipes, the configuration of each generation, timers, metrics); only when \
+            that child reads it does the supervisor execute the new binary in its own process, keeping its pid and \
+            every descriptor. Connections, notify messages and output that arrive meanwhile wait in their queues. A \
+            new binary that cannot take over executes the previous one again, which goes on from the same state. \
+            Refused while a rollout is in progress. Exits 0 once the new binary runs and answers, 1 with the reason \
+            when the upgrade was refused or failed (the supervisor then runs as before).
+
+            Example: supervisor upgrade --name app --binary /usr/bin/supervisor
+            """)
+
+    @OptionGroup var target: ClientOptions
+
+    @Option(
+        help: ArgumentHelp(
+            "The new supervisor binary. Default: the path the running supervisor was started from.",
+            valueName: "path"))
+    var binary: String?
+
+    func run() throws {
+        let id = UInt64.random(in: 1...UInt64.max)
+        let request = ControlRequest(command: .upgrade, binary: binary.map(Self.absolute), upgradeID: id)
+        // A result on this connection means the exec did not happen; its closing without one means it did.
+        if let result = try sendPrintingProgress(request, to: target) { return try report(result) }
+        var answer: ControlResult?
+        try send(ControlRequest(command: .upgradeResult, upgradeID: id), to: target) { reply in
+            if let result = reply.result { answer = result }
+        }
+        guard let answer else {
+            throw ValidationFailure(
+                "the supervisor closed the connection without saying how the upgrade ended; look at its log")
+        }
+        try report(answer)
+    }
+
+    private func report(_ result: ControlResult) throws {
+        let name = (try? target.client(environment: SystemInfo.environment()).name) ?? "default"
+        guard result.ok else {
+            printError("supervisor \(name): \(result.message)")
+            throw ExitCode(1)
+        }
+        printLine("supervisor \(name): \(result.message)")
+    }
+
+    /// `path` from this directory, for the supervisor, whose directory is another.
+    private static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/") else { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return path }
+        let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return directory + "/" + path
+    }
+}
+
+/// `supervisor upgrade-check`: started by a running supervisor at `supervisor upgrade`, never by people: this binary
+/// reads the state it is about to be handed (standard input) and the command line and configurations in it, and prints
+/// its version; it exits 1 with the reason when it cannot take them over (a format newer than it knows: a downgrade).
+struct UpgradeCheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "upgrade-check",
+        abstract: "Read a supervisor's handover state from standard input (internal: started by `upgrade`).",
+        shouldDisplay: false)
+
+    func run() throws {
+        do {
+            let state = try HandoverState.decode(try Handover.read(0), newestFormat: Failpoint.newestFormat)
+            guard let command = try? SupervisorCommand.parseAsRoot(Array(state.arguments.dropFirst())),
+                let run = command as? RunCommand
+            else {
+                throw ValidationFailure(
+                    "cannot read the command line `\(state.arguments.joined(separator: " "))` as `supervisor run`")
+            }
+            let source = try run.options.source(environment: SystemInfo.environment())
+            for file in state.files { _ = try source.load(fileBytes: file.bytes, checkingCommand: false) }
+        } catch let error as ConfigurationError {
+            printLine("cannot read a configuration of the running supervisor: \(error.message)")
+            throw ExitCode(1)
+        } catch {
+            printLine("\(error)")
+            throw ExitCode(1)
+        }
+        printLine(SupervisorVersion.current)
+    }
+}
