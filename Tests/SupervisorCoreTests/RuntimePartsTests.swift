@@ -71,6 +71,7 @@ struct RuntimePartsTests {
         layer[Settings.command] = ["/bin/true"]
         let running = Supervisor.RunningInstance(
             notify: notify, output: output, pid: Int32(50_000 + serial), slot: Slot(serial % 2),
+            generation: Generation(1),
             adminPort: 9000 + serial, configuration: try Configuration(layer, defaultInstances: 1), environment: [],
             listenerInodes: [])
         return (id, running)
