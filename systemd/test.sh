@@ -531,6 +531,42 @@ broken_release_is_rolled_back() {
 $status"
 }
 
+# supervisor upgrade under load, to the debug build and back to the package's: systemd's MainPID, the instances and
+# the generation stay, `supervisor status` shows each binary's version, and no request fails.
+upgrade_in_place_under_load() {
+    [ -x .build/debug/supervisor ] || skip "no debug build of the supervisor (.build/debug/supervisor) to upgrade to"
+    in_ns sh -c 'cat >/var/lib/demo/supervisor-next && chmod 0755 /var/lib/demo/supervisor-next' \
+        <.build/debug/supervisor
+    local main_before main_after pids_before pids_after generation_before generation_after rc=0 version
+    main_before=$(show -p MainPID supervisor@demo)
+    pids_before=$(instance_pids)
+    generation_before=$(in_ns supervisor status --name demo --json | grep -o '"generation" *: *[0-9]*' | head -1)
+    in_ns wrk -t 2 -c 16 -d 5s --timeout 5s http://127.0.0.1:8080/ >"$work/wrk-upgrade.txt" 2>&1 &
+    local wrk=$!
+    sleep 1
+    in_ns supervisor upgrade --name demo --binary /var/lib/demo/supervisor-next >"$work/upgrade.txt" 2>&1 || rc=$?
+    version=$(in_ns supervisor status --name demo | grep -o '^supervisor [^;]*' || true)
+    [ "$rc" -eq 0 ] && { in_ns supervisor upgrade --name demo >>"$work/upgrade.txt" 2>&1 || rc=$?; }
+    wait "$wrk" || fail "wrk failed: $(cat "$work/wrk-upgrade.txt")"
+    main_after=$(show -p MainPID supervisor@demo)
+    pids_after=$(instance_pids)
+    generation_after=$(in_ns supervisor status --name demo --json | grep -o '"generation" *: *[0-9]*' | head -1)
+    cat "$work/upgrade.txt"
+    grep -E 'requests in|Socket errors|Non-2xx' "$work/wrk-upgrade.txt" | sed 's/^ *//'
+    echo "MainPID $main_before -> $main_after; instances $pids_before-> $pids_after; between: $version"
+    [ "$rc" -eq 0 ] || fail "supervisor upgrade exited $rc"
+    [ "$main_before" = "$main_after" ] || fail "systemd's MainPID changed"
+    [ "$pids_before" = "$pids_after" ] || fail "the instances changed"
+    [ "$generation_before" = "$generation_after" ] || fail "the generation changed"
+    [ "$version" = "supervisor 0.1.0-debug" ] || fail "status between the upgrades shows '$version'"
+    has 'upgraded 0.1.0-debug -> 0.1.0' "$(cat "$work/upgrade.txt")" >/dev/null || fail "no second upgrade"
+    [ "$(show -p ActiveState supervisor@demo)" = active ] || fail "the unit is not active after the upgrades"
+    ! grep -qE 'Socket errors|Non-2xx' "$work/wrk-upgrade.txt" || fail "the load client saw failed requests"
+    local requests
+    requests=$(awk '/requests in/ { print $1 }' "$work/wrk-upgrade.txt")
+    [ "${requests:-0}" -ge 100 ] || fail "only ${requests:-0} requests: the load did not run"
+}
+
 # The supervisor's STATUS= (the "Status:" line of systemctl status) after a rolled-back reload.
 status_line_names_rollback() {
     local text
@@ -869,6 +905,8 @@ if [ "$boot_status" -eq 0 ]; then
     check "reload to a broken release fails, the unit stays active and serving, status says why" \
         broken_release_is_rolled_back
     check "STATUS= (the Status: line) names the rolled-back reload" status_line_names_rollback
+    check "supervisor upgrade under wrk load, to another build and back: same MainPID and instances, no failed request" \
+        upgrade_in_place_under_load
     check "journal: instance and supervisor output with priorities (-p warning)" journal_has_priorities
     check "watchdog: active across periods; a SIGSTOPped supervisor is killed and restarted" \
         watchdog_restarts_hung_supervisor

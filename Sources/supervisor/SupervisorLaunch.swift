@@ -25,11 +25,7 @@ struct SupervisorLaunch {
         environment: [String: String],
         verbose: Bool
     ) async throws -> SupervisorLaunch {
-        LoggingSystem.bootstrap { label in
-            StandardErrorLogHandler(label: label, logLevel: verbose ? .debug : .info)
-        }
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let registry = bootstrap(verbose: verbose)
         let supervisor: Supervisor
         do {
             supervisor = try Supervisor.prepare(source: source, environment: environment)
@@ -51,11 +47,7 @@ struct SupervisorLaunch {
         failure: String?,
         verbose: Bool
     ) async throws -> SupervisorLaunch {
-        LoggingSystem.bootstrap { label in
-            StandardErrorLogHandler(label: label, logLevel: verbose ? .debug : .info)
-        }
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let registry = bootstrap(verbose: verbose)
         let state: HandoverState
         do {
             state = try HandoverState.decode(try Handover.read(handover), newestFormat: Failpoint.newestFormat)
@@ -85,6 +77,17 @@ struct SupervisorLaunch {
                 keeping: state.keptDescriptors + [handover])
             throw ValidationFailure("cannot execute the previous supervisor again: errno \(code)")
         }
+    }
+
+    /// Logging to standard error (debug lines with `verbose`) and metrics for this process; returns the registry the
+    /// health endpoint serves.
+    private static func bootstrap(verbose: Bool) -> PrometheusCollectorRegistry {
+        LoggingSystem.bootstrap { label in
+            StandardErrorLogHandler(label: label, logLevel: verbose ? .debug : .info)
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
     }
 
     private static func serveHealth(

@@ -171,6 +171,21 @@ extension SupervisorTests {
                 break
             }
         }
+        let (keepAlive, newConnection, note) = Self.stopExpectingNoFailures(load, mode)
+        // Served by many generations: the load really ran across the reloads.
+        let servers = Set(keepAlive.requestsByPid.keys).union(newConnection.requestsByPid.keys)
+        #expect(servers.count >= 10, "\(note)")
+        #expect(try supervisor.status().generation == 11)
+    }
+}
+
+extension SupervisorTests {
+    /// Stops `load` after a last 0.3 s and expects no failed request and enough succeeded ones of both styles;
+    /// returns the counts, and a note that shows them.
+    static func stopExpectingNoFailures(
+        _ load: LoadGenerator,
+        _ mode: String
+    ) -> (keepAlive: LoadGenerator.Counts, newConnection: LoadGenerator.Counts, note: String) {
         usleep(300_000)
         let counts = load.stop()
         let keepAlive = counts[.keepAlive] ?? .init()
@@ -180,14 +195,9 @@ extension SupervisorTests {
         #expect(newConnection.failed == 0, "\(note)")
         #expect(keepAlive.succeeded > 500, "\(note)")
         #expect(newConnection.succeeded > 100, "\(note)")
-        // Served by many generations: the load really ran across the reloads.
-        let servers = Set(keepAlive.requestsByPid.keys).union(newConnection.requestsByPid.keys)
-        #expect(servers.count >= 10, "\(note)")
-        #expect(try supervisor.status().generation == 11)
+        return (keepAlive, newConnection, note)
     }
-}
 
-extension SupervisorTests {
     /// The port a socket descriptor of a process is bound to.
     static func boundPort(pid: Int32, fd: Int32) -> UInt16? {
         guard let link = socketIdentity(pid: pid, fd: fd), link.hasPrefix("socket:["),

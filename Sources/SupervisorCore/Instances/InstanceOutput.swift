@@ -70,12 +70,15 @@ final class InstanceOutput: Sendable {
     /// The pipe, for an in-place upgrade to hand over.
     var descriptor: Int32 { fd }
 
-    /// Stops reading (for an in-place upgrade): the output waits in the pipe for the next program.
-    func pause() {
+    /// Stops reading (for an in-place upgrade): the output waits in the pipe for the next program. Returns whether
+    /// it was read until now.
+    @discardableResult
+    func pause() -> Bool {
         state.withLock { state in
-            guard !state.closed, !state.paused else { return }
+            guard !state.closed, !state.paused else { return false }
             state.paused = true
             source.suspend()
+            return true
         }
     }
 

@@ -133,12 +133,15 @@ final class NotifySocket: Sendable {
     /// The socket, for an in-place upgrade to hand over.
     var descriptor: Int32 { fd }
 
-    /// Stops reading (for an in-place upgrade): datagrams wait in the socket's queue for the next program.
-    func pause() {
+    /// Stops reading (for an in-place upgrade): datagrams wait in the socket's queue for the next program. Returns
+    /// whether it was read until now.
+    @discardableResult
+    func pause() -> Bool {
         flow.withLock { flow in
-            guard !flow.closed, !flow.paused else { return }
+            guard !flow.closed, !flow.paused else { return false }
             flow.paused = true
             source.suspend()
+            return true
         }
     }
 

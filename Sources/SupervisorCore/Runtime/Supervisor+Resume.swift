@@ -180,7 +180,6 @@ extension Supervisor {
             }
         }
         let took = ContinuousClock.now - state.upgrade.startedAt
-        let record: UpgradeRecord
         let result: ControlResult
         let live = machine.records.filter(\.isLive)
         let generations = Set(live.map(\.generation)).sorted().map(\.description).joined(separator: ", ")
@@ -188,9 +187,6 @@ extension Supervisor {
             "pid \(getpid()) kept; \(live.count == 1 ? "1 instance" : "\(live.count) instances")"
             + (generations.isEmpty ? "" : " of \(generations)") + " untouched"
         if let failure = resumed.failure {
-            record = UpgradeRecord(
-                fromVersion: state.upgrade.fromVersion, toVersion: SupervisorVersion.current,
-                finishedAt: Self.wallClockSeconds(), seconds: took.seconds, failure: failure)
             result = ControlResult(
                 ok: false,
                 message: "upgrade failed: \(state.upgrade.binary) could not take over (\(failure)); "
@@ -199,9 +195,6 @@ extension Supervisor {
             systemd.status(
                 "upgrade to \(state.upgrade.binary) failed: \(failure); running \(SupervisorVersion.current)")
         } else {
-            record = UpgradeRecord(
-                fromVersion: state.upgrade.fromVersion, toVersion: SupervisorVersion.current,
-                finishedAt: Self.wallClockSeconds(), seconds: took.seconds, failure: nil)
             result = ControlResult(
                 ok: true,
                 message: "upgraded \(state.upgrade.fromVersion) -> \(SupervisorVersion.current) in "
@@ -209,7 +202,10 @@ extension Supervisor {
             logger.notice("\(result.message)")
             systemd.status("upgraded \(state.upgrade.fromVersion) -> \(SupervisorVersion.current)")
         }
-        upgrades.append(record)
+        upgrades.append(
+            UpgradeRecord(
+                fromVersion: state.upgrade.fromVersion, toVersion: SupervisorVersion.current,
+                finishedAt: Self.wallClockSeconds(), seconds: took.seconds, failure: resumed.failure))
         upgradeTotal += 1
         if upgrades.count > UpgradeRecord.kept { upgrades.removeFirst(upgrades.count - UpgradeRecord.kept) }
         lastUpgradeOutcome = (state.upgrade.id, result)

@@ -24,12 +24,12 @@ extension Supervisor {
     /// How long the new binary's pre-flight check may take: it parses a state of a few kilobytes.
     static let upgradeCheckTimeout: Duration = .seconds(10)
 
-    /// Why an upgrade cannot start now, or `nil`. A rollout must end first: the state of one in progress (instances
-    /// that start, callers that wait) is not handed over; `upgrade` is refused with the reason, and can be asked again
-    /// once the rollout ended.
-    func upgradeRefusal() -> String? {
+    /// Why an upgrade cannot start now (or, `forCurrent`, why the one in progress cannot go on to its exec), or
+    /// `nil`. A rollout must end first: the state of one in progress (instances that start, callers that wait) is not
+    /// handed over; `upgrade` is refused with the reason, and can be asked again once the rollout ended.
+    func upgradeRefusal(forCurrent: Bool = false) -> String? {
         if shuttingDown || machine.lifecycle != .running { return "upgrade refused: the supervisor is stopping" }
-        if upgrade != nil { return "upgrade refused: an upgrade is in progress already" }
+        if upgrade != nil && !forCurrent { return "upgrade refused: an upgrade is in progress already" }
         if let rollout = machine.rollout {
             return "upgrade refused: a rollout to \(rollout.to) is in progress; upgrade once it ended"
         }
@@ -176,9 +176,18 @@ extension Supervisor {
     /// executed) takes the input back and tells the caller why.
     func execUpgrade() async {
         guard let current = upgrade else { return }
-        if let refusal = upgradeRefusal(ignoringUpgrade: true) {
+        if let refusal = upgradeRefusal(forCurrent: true) {
             await resumeInput()
             finishUpgrade(ok: false, refusal + " (it began during the upgrade's check; nothing changed)")
+            return
+        }
+        // An instance started since the pause (a restart) is read still: pause it too, and let what it sent first
+        // be handled.
+        let started = instances.values.map { $0.notify.pause() || $0.output.pause() }
+        if started.contains(true) {
+            for running in instances.values { running.output.pause() }
+            ioQueue.sync {}
+            eventSink.yield(.execUpgrade)
             return
         }
         // Probe processes are not handed over: their verdicts would reach nobody. The next program probes again.
@@ -205,13 +214,6 @@ extension Supervisor {
         await resumeInput()
         finishUpgrade(ok: false, "upgrade failed: \(failure); this supervisor goes on as before")
         publishStatusLine(force: true)
-    }
-
-    private func upgradeRefusal(ignoringUpgrade: Bool) -> String? {
-        let saved = upgrade
-        upgrade = nil
-        defer { upgrade = saved }
-        return upgradeRefusal()
     }
 
     /// Everything the next program needs, as it is now.
