@@ -45,12 +45,9 @@ int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_o
     return install_handlers(signals, count);
 }
 
-int supervisor_signal_pipe_adopt(int read_fd, int write_fd, const int *signals, int count) {
+int supervisor_signal_pipe_adopt(int write_fd, const int *signals, int count) {
     if (signal_pipe_write_fd >= 0) {
         return EBUSY;
-    }
-    if (fcntl(read_fd, F_SETFD, FD_CLOEXEC) < 0 || fcntl(write_fd, F_SETFD, FD_CLOEXEC) < 0) {
-        return errno;
     }
     signal_pipe_write_fd = write_fd;
     return install_handlers(signals, count);

@@ -31,8 +31,8 @@ struct UpgradeCommand: ParsableCommand {
 
     func run() throws {
         let id = UInt64.random(in: 1...UInt64.max)
-        let request = ControlRequest(command: .upgrade, binary: binary.map(Self.absolute), upgradeID: id)
-        // A result on this connection means the exec did not happen; its closing without one means it did.
+        let request = ControlRequest(command: .upgrade, binary: binary.map(FileText.absolute), upgradeID: id)
+        // Relative to this directory, not the supervisor's. A result on this connection means the exec did not happen; its closing without one means it did.
         if let result = try sendPrintingProgress(request, to: target) { return try report(result) }
         var answer: ControlResult?
         try send(ControlRequest(command: .upgradeResult, upgradeID: id), to: target) { reply in
@@ -52,15 +52,6 @@ struct UpgradeCommand: ParsableCommand {
             throw ExitCode(1)
         }
         printLine("supervisor \(name): \(result.message)")
-    }
-
-    /// `path` from this directory, for the supervisor, whose directory is another.
-    private static func absolute(_ path: String) -> String {
-        guard !path.hasPrefix("/") else { return path }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        guard getcwd(&buffer, buffer.count) != nil else { return path }
-        let directory = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return directory + "/" + path
     }
 }
 

@@ -81,8 +81,8 @@ ssize_t supervisor_recv_datagram(int fd, void *buffer, size_t capacity, supervis
 int supervisor_signal_pipe_install(const int *signals, int count, int *read_fd_out, int *write_fd_out);
 
 /// `supervisor_signal_pipe_install` with the pipe of the program this process was before an in-place upgrade (its
-/// ends survived the exec): bytes written before the exec are read now. Makes both ends close-on-exec again.
-int supervisor_signal_pipe_adopt(int read_fd, int write_fd, const int *signals, int count);
+/// ends survived the exec; the caller reads the other): bytes written before the exec are read now.
+int supervisor_signal_pipe_adopt(int write_fd, const int *signals, int count);
 
 /// Replaces this process's program, keeping its pid, with every descriptor closed at the exec except `keep` (whose
 /// close-on-exec flag it clears): `execveat(executable_fd, "", ..., AT_EMPTY_PATH)` when `executable_fd` is 0 or

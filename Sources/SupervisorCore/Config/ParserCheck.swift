@@ -54,18 +54,10 @@ package struct ParserCheck {
         bytes: [UInt8],
         nullDevice: Int32
     ) throws(SystemCallError) -> ParserCheck {
-        let input = try systemCall("memfd_create") { supervisor_memfd("supervisor-config") }
+        let input = try memoryFile("supervisor-config", holding: bytes)
         defer { Glibc.close(input) }
         let output = try systemCall("memfd_create") { supervisor_memfd("supervisor-config-check") }
         do throws(SystemCallError) {
-            var written = 0
-            while written < bytes.count {
-                let count = bytes.withUnsafeBytes { write(input, $0.baseAddress! + written, $0.count - written) }
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw SystemCallError(call: "write", errno: errno, subject: "memfd") }
-                written += count
-            }
-            _ = lseek(input, 0, SEEK_SET)
             let process = try ProcessSpawner.spawn(
                 path: program, arguments: arguments, environment: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
                 standardInput: input, outputTo: output, nullDevice: nullDevice)
@@ -137,4 +129,25 @@ extension StringProtocol {
         while end > startIndex, predicate(self[index(before: end)]) { end = index(before: end) }
         return self[startIndex..<end]
     }
+}
+
+/// A memory file (close-on-exec) that holds `bytes`, positioned at its start: what a child reads as its standard
+/// input, or what an in-place upgrade hands over.
+///
+/// - Throws: ``SystemCallError`` of `memfd_create` or `write`.
+func memoryFile(_ name: String, holding bytes: [UInt8]) throws(SystemCallError) -> Int32 {
+    let fd = try systemCall("memfd_create") { supervisor_memfd(name) }
+    var written = 0
+    while written < bytes.count {
+        let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + written, $0.count - written) }
+        if count < 0 && errno == EINTR { continue }
+        guard count > 0 else {
+            let error = SystemCallError(call: "write", errno: errno, subject: "memfd \(name)")
+            Glibc.close(fd)
+            throw error
+        }
+        written += count
+    }
+    _ = lseek(fd, 0, SEEK_SET)
+    return fd
 }

@@ -98,7 +98,6 @@ package final class ControlServer: Sendable {
         name: String
     ) async throws -> ControlServer {
         let duplicate = try systemCall("fcntl(F_DUPFD_CLOEXEC)") { fcntl(descriptor, F_DUPFD_CLOEXEC, 3) }
-        _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC)
         let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
         do {
             channel = try await ServerBootstrap(group: group)

@@ -26,7 +26,7 @@ package struct ControlSocketLocation: Equatable, Sendable {
         if let explicit {
             // Absolute, so the notify sockets next to it are absolute too: sd_notify ignores a relative
             // NOTIFY_SOCKET.
-            path = Self.absolute(explicit)
+            path = FileText.absolute(explicit)
             candidates = [path]
             return
         }
@@ -44,14 +44,6 @@ package struct ControlSocketLocation: Equatable, Sendable {
             throw ConfigurationError(
                 "no directory for the control socket: XDG_RUNTIME_DIR is not set; set it or pass --control-socket PATH")
         }
-    }
-
-    private static func absolute(_ path: String) -> String {
-        guard !path.hasPrefix("/"), let directory = getcwd(nil, 0) else { return path }
-        defer { free(directory) }
-        var base = String(cString: directory)
-        if !base.hasSuffix("/") { base += "/" }
-        return base + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 
     /// The candidate a client should connect to: the first that exists, else ``path``.

@@ -54,7 +54,6 @@ package final class InstanceLock: Sendable {
     /// the open file, which the exec kept).
     init(adopting fd: Int32, controlSocketPath: String) {
         path = controlSocketPath + ".lock"
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         self.fd = fd
     }
 

@@ -50,7 +50,6 @@ final class InstanceOutput: Sendable {
         self.label = label
         self.log = log
         self.queue = queue
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         state.withLock { state in
             state.recent = lastLines
             state.partial = partialLine

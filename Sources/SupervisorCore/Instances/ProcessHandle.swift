@@ -38,8 +38,7 @@ final class ProcessHandle: Sendable {
         descriptor fd: Int32,
         onExit: (queue: DispatchQueue, handler: @Sendable () -> Void)? = nil
     ) -> ProcessHandle {
-        if fd >= 0 { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        return ProcessHandle(pid: pid, fd: fd, onExit: onExit)
+        ProcessHandle(pid: pid, fd: fd, onExit: onExit)
     }
 
     /// The pidfd, -1 without one: for an in-place upgrade to hand over.

@@ -25,14 +25,8 @@ final class ListenerRegistry {
 
     /// Holds the sockets an in-place upgrade handed over.
     func restore(_ held: [(ListenerKey, Int32)], activated: [(ListenAddress, Int32)]) {
-        for (key, fd) in held {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            sockets[key] = fd
-        }
-        for (address, fd) in activated {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            self.activated[address] = fd
-        }
+        for (key, fd) in held { sockets[key] = fd }
+        for (address, fd) in activated { self.activated[address] = fd }
     }
 
     /// How many sockets are held now.

@@ -91,7 +91,6 @@ final class NotifySocket: Sendable {
     init(adopting fd: Int32, path: String, queue: DispatchQueue, receive: @escaping @Sendable (NotifyDatagram) -> Void)
     {
         self.path = path
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         self.fd = fd
         let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         self.source = source

@@ -31,7 +31,7 @@ final class SignalPipe: Sendable {
             if let pipe {
                 readFD = pipe.read
                 writeFD = pipe.write
-                return supervisor_signal_pipe_adopt(pipe.read, pipe.write, numbers.baseAddress, Int32(numbers.count))
+                return supervisor_signal_pipe_adopt(pipe.write, numbers.baseAddress, Int32(numbers.count))
             }
             return supervisor_signal_pipe_install(numbers.baseAddress, Int32(numbers.count), &readFD, &writeFD)
         }

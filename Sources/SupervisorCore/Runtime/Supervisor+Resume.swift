@@ -28,10 +28,8 @@ package struct Executable: Sendable {
             throw SystemFailure(
                 .openFile, "cannot open /proc/self/exe", failed: .last("open", subject: "/proc/self/exe"))
         }
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let own = length > 0 ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : ""
-        return Executable(path: path ?? own, descriptor: fd, arguments: arguments)
+        return Executable(
+            path: path ?? FileText.readLink("/proc/self/exe") ?? "", descriptor: fd, arguments: arguments)
     }
 }
 
@@ -78,6 +76,8 @@ extension Supervisor {
         for fd in state.keptDescriptors where fcntl(fd, F_GETFD) < 0 {
             throw HandoverError("descriptor \(fd) of the handover state is not open")
         }
+        // The exec cleared their close-on-exec flag; nothing started from here on may inherit them.
+        for fd in state.keptDescriptors { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let location: ControlSocketLocation
         do throws(ConfigurationError) {
             location = try ControlSocketLocation(

@@ -276,24 +276,9 @@ extension Supervisor {
 
 /// Writing the state and executing the next program, without the loop.
 package enum Handover {
-    /// A memory file with the state, positioned at its start, not close-on-exec.
+    /// A memory file with the state, positioned at its start.
     static func write(_ state: HandoverState) throws -> Int32 {
-        let bytes = try state.encoded()
-        let fd = try systemCall("memfd_create") { supervisor_memfd("supervisor-handover") }
-        do throws(SystemCallError) {
-            var written = 0
-            while written < bytes.count {
-                let count = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-                if count < 0 && errno == EINTR { continue }
-                guard count > 0 else { throw SystemCallError(call: "write", errno: errno, subject: "memfd") }
-                written += count
-            }
-            _ = lseek(fd, 0, SEEK_SET)
-        } catch {
-            close(fd)
-            throw error
-        }
-        return fd
+        try memoryFile("supervisor-handover", holding: try state.encoded())
     }
 
     /// Reads the state from the memory file at `fd`.

@@ -5,7 +5,7 @@ import Glibc
 #endif
 
 /// Small synchronous file helpers for `/proc` and configuration files.
-enum FileText {
+package enum FileText {
     /// The whole content of a file as UTF-8 (invalid bytes repaired), or `nil` when it cannot be read.
     static func read(_ path: String) -> String? {
         guard let bytes = try? readBytes(path) else { return nil }
@@ -66,6 +66,15 @@ enum FileText {
             result.append(contentsOf: chunk[0..<count])
         }
         return result
+    }
+
+    /// `path` from the working directory when it is relative (a leading `./` dropped), else `path`.
+    package static func absolute(_ path: String) -> String {
+        guard !path.hasPrefix("/"), let directory = getcwd(nil, 0) else { return path }
+        defer { free(directory) }
+        var base = String(cString: directory)
+        if !base.hasSuffix("/") { base += "/" }
+        return base + (path.hasPrefix("./") ? String(path.dropFirst(2)) : path)
     }
 
     /// The target of a symbolic link, or `nil`.
