@@ -121,4 +121,13 @@ typedef struct {
 int supervisor_tcp_sockets(int family, unsigned int state_mask, const unsigned short *ports, int port_count,
                            supervisor_tcp_socket *out, size_t capacity, size_t *count_out);
 
+/// The size of the release stamp: a release string, NUL-padded.
+#define SUPERVISOR_RELEASE_STAMP_SIZE 64
+
+/// The release stamped into this binary after it was built, as SUPERVISOR_RELEASE_STAMP_SIZE bytes: a NUL-terminated
+/// string, empty when nothing was stamped. It lives in a section of its own, `.supervisor_release`, which
+/// `packaging/build-deb --version` overwrites with `objcopy --update-section`, so a package of another version needs
+/// no rebuild.
+const char *supervisor_release_stamp(void);
+
 #endif
