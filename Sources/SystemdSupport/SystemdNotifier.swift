@@ -78,6 +78,33 @@ public struct SystemdNotifier: Sendable {
         return send("EXTEND_TIMEOUT_USEC=\(microseconds)")
     }
 
+    /// Keeps a copy of `fd` in the manager's file descriptor store under `name` (`FDSTORE=1`, `FDNAME=`), in place of
+    /// what was stored under that name, so that the manager passes it back (`LISTEN_FDS`, `LISTEN_FDNAMES`) when it
+    /// starts this service again after a crash. The unit needs `FileDescriptorStoreMax=` above 0, or the manager
+    /// refuses it (in its own log). `name` is printable ASCII without `:`, at most 255 characters. `fd` may be closed
+    /// as soon as this returns: a duplicate of it is sent.
+    ///
+    /// - Returns: `false` when no manager listens or `fd` cannot be duplicated.
+    @discardableResult
+    public func store(_ fd: Int32, name: String) -> Bool {
+        guard isEnabled else { return false }
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 3)
+        guard copy >= 0 else { return false }
+        Self.queue.async {
+            _ = sd_notify(0, "FDSTOREREMOVE=1\nFDNAME=\(name)")
+            var descriptor = copy
+            _ = sd_pid_notify_with_fds(0, 0, "FDSTORE=1\nFDNAME=\(name)", &descriptor, 1)
+            close(copy)
+        }
+        return true
+    }
+
+    /// Drops what the manager's file descriptor store holds under `name` (`FDSTOREREMOVE=1`).
+    @discardableResult
+    public func removeStored(name: String) -> Bool {
+        send("FDSTOREREMOVE=1\nFDNAME=\(name)")
+    }
+
     /// The manager's watchdog timeout for this process (`WatchdogSec=`, passed as `WATCHDOG_USEC` and
     /// `WATCHDOG_PID`), read with libsystemd's `sd_watchdog_enabled`; `nil` when none applies (unset, or meant for
     /// another process).

@@ -35,6 +35,30 @@ struct ListeningTests {
         #expect(ListenerPlan.needed(target: app, running: []).isEmpty)
     }
 
+    @Test("the file descriptor store's names: FDNAME-safe, and read back as the same key from the bound address")
+    func storeNames() {
+        let v4 = ListenAddress(host: "127.0.0.1", port: 8080)
+        let v6 = ListenAddress(host: "::1", port: 443, name: "api")
+        let keys: [ListenerKey] = [.shared(v4), .slot(Slot(0), v4), .slot(Slot(12), v6.unnamed), .shared(v6.unnamed)]
+        #expect(
+            keys.map(\.storeName) == [
+                "supervisor-shared-127.0.0.1_8080", "supervisor-slot0-127.0.0.1_8080", "supervisor-slot12-[__1]_443",
+                "supervisor-shared-[__1]_443",
+            ])
+        for key in keys {
+            #expect(!key.storeName.contains(":") && key.storeName.allSatisfy { $0.isASCII && !$0.isWhitespace })
+        }
+        // The name says shared or which slot; the address comes from the socket (a name in the listen entry is not
+        // part of the key).
+        #expect(ListenerKey(storeName: "supervisor-slot3-127.0.0.1_8080", address: v6) == .slot(Slot(3), v6.unnamed))
+        #expect(ListenerKey(storeName: "supervisor-shared-x", address: v4) == .shared(v4))
+        for foreign in [
+            "web", "supervisor-", "supervisor-slot-127.0.0.1_80", "supervisor-slotx-1", "supervisor-slot-1-a",
+        ] {
+            #expect(ListenerKey(storeName: foreign, address: v4) == nil, "\(foreign)")
+        }
+    }
+
     @Test("scaling down: a slot's socket stays while a running instance uses it, and goes once none does")
     func scaleDown() throws {
         let old = try configuration(.reuseport, instances: 3, listen: ["127.0.0.1:80"])

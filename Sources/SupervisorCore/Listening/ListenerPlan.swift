@@ -31,3 +31,38 @@ package enum ListenerPlan {
         return keys
     }
 }
+
+/// The names of the supervisor's listening sockets in systemd's file descriptor store (`FDSTORE=1` with `FDNAME=`),
+/// which a supervisor restarted after a crash receives in `LISTEN_FDNAMES` and takes back.
+extension ListenerKey {
+    /// `supervisor-shared-127.0.0.1_8080`, `supervisor-slot1-[__1]_8080`: printable ASCII without `:`, as `FDNAME=`
+    /// requires (each `:` of the address becomes `_`). The address is there for people reading `systemctl status`'s
+    /// list; ``init(storeName:address:)`` trusts the socket's bound address, not the name.
+    package var storeName: String {
+        switch self {
+        case .shared(let address): "\(Self.storePrefix)shared-\(Self.nameText(address))"
+        case .slot(let slot, let address): "\(Self.storePrefix)slot\(slot.index)-\(Self.nameText(address))"
+        }
+    }
+
+    /// The key a stored socket bound to `address` stands for, by what its name says (shared, or which slot); `nil`
+    /// for a name that is not one of ``storeName``'s.
+    package init?(storeName: String, address: ListenAddress) {
+        guard storeName.hasPrefix(Self.storePrefix) else { return nil }
+        let rest = storeName.dropFirst(Self.storePrefix.count)
+        if rest.hasPrefix("shared-") {
+            self = .shared(address.unnamed)
+            return
+        }
+        guard rest.hasPrefix("slot"), let dash = rest.firstIndex(of: "-"),
+            let index = Int(rest[rest.index(rest.startIndex, offsetBy: 4)..<dash]), index >= 0
+        else { return nil }
+        self = .slot(Slot(index), address.unnamed)
+    }
+
+    private static let storePrefix = "supervisor-"
+
+    private static func nameText(_ address: ListenAddress) -> String {
+        address.unnamed.description.map { $0 == ":" ? "_" : String($0) }.joined()
+    }
+}

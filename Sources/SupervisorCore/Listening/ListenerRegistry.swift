@@ -7,10 +7,15 @@ import Glibc
 /// The listening sockets the supervisor owns in the `reuseport` and `shared` modes, bound on first need and closed
 /// when ``ListenerPlan/needed(target:running:)`` no longer lists them.
 ///
-/// Sockets received from systemd socket activation stand in for the `shared` socket of the same address.
+/// Sockets received from systemd socket activation stand in for the `shared` socket of the same address. Under
+/// systemd, each socket bound is also kept in systemd's file descriptor store and dropped from it when closed, so a
+/// supervisor restarted after a crash takes the same sockets back (``adoptStored(_:for:)``).
 final class ListenerRegistry {
     private var sockets: [ListenerKey: Int32] = [:]
     private var activated: [ListenAddress: Int32] = [:]
+
+    /// systemd's file descriptor store (``ListenerKey/storeName``), under systemd; `nil` otherwise.
+    var fileDescriptorStore: SystemdNotifier?
 
     deinit {
         for fd in sockets.values { close(fd) }
@@ -35,6 +40,11 @@ final class ListenerRegistry {
     /// Adopts a socket passed by systemd for `address`.
     func adopt(_ fd: Int32, for address: ListenAddress) {
         activated[address.unnamed] = fd
+    }
+
+    /// Adopts a socket of an earlier supervisor that systemd's file descriptor store passed back, as `key`.
+    func adoptStored(_ fd: Int32, for key: ListenerKey) {
+        if let earlier = sockets.updateValue(fd, forKey: key) { close(earlier) }
     }
 
     /// Binds every socket `configuration` needs for its slots, so that a bind error fails the start or the reload
@@ -64,6 +74,7 @@ final class ListenerRegistry {
                 fd = adopted
             } else {
                 fd = try TCPListener.bind(address, backlog: configuration.backlog)
+                fileDescriptorStore?.store(fd, name: key.storeName)
             }
             sockets[key] = fd
             result.append(fd)
@@ -74,6 +85,7 @@ final class ListenerRegistry {
     /// Closes every socket not in `needed`.
     func release(keeping needed: Set<ListenerKey>) {
         for (key, fd) in sockets where !needed.contains(key) {
+            fileDescriptorStore?.removeStored(name: key.storeName)
             close(fd)
             sockets[key] = nil
         }

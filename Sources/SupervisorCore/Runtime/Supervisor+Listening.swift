@@ -6,7 +6,8 @@ import Glibc
 #endif
 
 extension Supervisor {
-    /// Takes the sockets systemd passed (socket activation) that match a `listen` address, by name
+    /// Takes the sockets systemd passed: those of an earlier supervisor that its file descriptor store kept (see
+    /// ``adoptStoredSocket(_:bound:for:configuration:)``), and those of socket activation that match a `listen` address, by name
     /// (`FileDescriptorName=`) or by bound address, for the `shared` mode; closes the others. Returns the addresses
     /// they serve.
     func adoptActivatedSockets(for configuration: Configuration) -> Set<ListenAddress> {
@@ -18,6 +19,12 @@ extension Supervisor {
         }
         for socket in activated {
             let bound = TCPListener.boundAddress(of: socket.fd)
+            if let bound, let key = ListenerKey(storeName: socket.name, address: bound) {
+                if adoptStoredSocket(socket.fd, bound: bound, for: key, configuration: configuration) {
+                    adopted.insert(bound.unnamed)
+                }
+                continue
+            }
             let match =
                 configuration.listen.first { $0.name == socket.name }
                 ?? configuration.listen.first { $0.unnamed == bound?.unnamed }
@@ -32,6 +39,30 @@ extension Supervisor {
             adopted.insert(match.unnamed)
         }
         return adopted
+    }
+
+    /// Takes back a listening socket that systemd's file descriptor store kept for an earlier supervisor of this unit
+    /// (one that crashed or was killed): connections that arrived meanwhile wait in its accept queue for the new
+    /// instances instead of being refused. A socket this configuration does not use (another address, listen mode or
+    /// number of instances) is closed and dropped from the store. Returns whether it was taken.
+    private func adoptStoredSocket(
+        _ fd: Int32,
+        bound: ListenAddress,
+        for key: ListenerKey,
+        configuration: Configuration
+    ) -> Bool {
+        guard ListenerPlan.needed(target: configuration, running: []).contains(key) else {
+            logger.info("closing the socket '\(key.storeName)' systemd's file descriptor store kept: not used now")
+            systemd.removeStored(name: key.storeName)
+            close(fd)
+            return false
+        }
+        let text =
+            "serving \(bound) on the socket an earlier supervisor kept in systemd's file descriptor store "
+            + "('\(key.storeName)'): connections that arrived meanwhile waited in its queue"
+        logger.notice("\(text)")
+        listeners.adoptStored(fd, for: key)
+        return true
     }
 
     /// Checks `net.ipv4.tcp_migrate_req` and, in `app` mode, sets it where `kernel-migrate` allows (the other modes

@@ -167,6 +167,7 @@ package final class Supervisor {
             throw SystemFailure(.openFile, "cannot open /dev/null", failed: .last("open", subject: "/dev/null"))
         }
         self.nullDevice = null
+        if systemd.isEnabled { listeners.fileDescriptorStore = systemd }
         (events, eventSink) = AsyncStream.makeStream(of: Event.self)
         timers = Timers(waking: eventSink)
         let sink = eventSink
