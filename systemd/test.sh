@@ -61,6 +61,8 @@ if [ -z "$deb" ] || [ ! -f "$deb" ]; then
     exit 2
 fi
 deb_version=$(dpkg-deb --field "$deb" Version)
+# The version of the package made from it for the upgrade check (next_package).
+next_version="$deb_version+next"
 
 started=$SECONDS
 work=$(mktemp -d /tmp/supervisor-systest.XXXXXX)
@@ -567,6 +569,93 @@ upgrade_in_place_under_load() {
     [ "${requests:-0}" -ge 100 ] || fail "only ${requests:-0} requests: the load did not run"
 }
 
+# A package of the next version made from $deb without a rebuild: the same files, the supervisor binary stamped
+# with the new release (packaging/stamp-release), Version: raised; into $1.
+next_package() {
+    local dir="$work/next-package"
+    rm -rf "$dir"
+    dpkg-deb -R "$deb" "$dir" || return 1
+    packaging/stamp-release "$dir/usr/bin/supervisor" "$next_version" || return 1
+    sed -i "s/^Version: .*/Version: $next_version/" "$dir/DEBIAN/control" || return 1
+    sed -i '\| usr/bin/supervisor$|d' "$dir/DEBIAN/md5sums" || return 1
+    (cd "$dir" && md5sum usr/bin/supervisor) >>"$dir/DEBIAN/md5sums" || return 1
+    dpkg-deb --root-owner-group -b "$dir" "$1" >/dev/null
+}
+
+# The running supervisor's version, from the line of `supervisor status --name $1` that names it.
+running_version() {
+    in_ns supervisor status --name "$1" | sed -n 's/^supervisor \([^;]*\).*/\1/p' | head -n 1
+}
+
+# Installing the next package under wrk load upgrades the running units in place from its postinst: supervisor@demo
+# keeps its MainPID and instances and runs the new version. supervisor@other is in the middle of a rollout (a reload
+# to a release that takes 60 s to start), so its upgrade is refused: the postinst says so, and it keeps running its
+# old binary with its instance.
+package_upgrade_in_place_under_load() {
+    local next="$work/swift-supervisor_next.deb"
+    next_package "$next" || fail "cannot make the next package from $deb"
+    release slow --startup-delay 60000
+    in_ns ln -sfn /var/lib/demo/releases/v1 /var/lib/demo/other-current
+    in_ns sh -c 'cat >/etc/supervisor/other.toml' <<'TOML'
+instances = 1
+listen = ["127.0.0.1:8083"]
+ready-timeout = "90s"
+command = ["/var/lib/demo/other-current/server"]
+TOML
+    in_ns systemctl start supervisor@other || fail "supervisor@other did not start"
+    in_ns ln -sfn /var/lib/demo/releases/slow /var/lib/demo/other-current
+    in_ns systemctl reload --no-block supervisor@other
+    local demo_main demo_pids other_main other_pid rc=0 waited=0
+    while ! in_ns supervisor status --name other | grep -q '^rollout:' && [ "$waited" -lt 100 ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    demo_main=$(show -p MainPID supervisor@demo)
+    demo_pids=$(instance_pids)
+    other_main=$(show -p MainPID supervisor@other)
+    other_pid=$(in_ns supervisor status --name other --json | grep -o '"pid" *: *[0-9]*' | grep -o '[0-9]*$' | head -1)
+    in_ns wrk -t 2 -c 16 -d 5s --timeout 5s http://127.0.0.1:8080/ >"$work/wrk-package.txt" 2>&1 &
+    local wrk=$!
+    sleep 1
+    in_ns sh -c 'cat >/var/lib/systest/swift-supervisor-next.deb' <"$next"
+    in_ns env DEBIAN_FRONTEND=noninteractive dpkg -i /var/lib/systest/swift-supervisor-next.deb \
+        >"$work/dpkg-next.log" 2>&1 || rc=$?
+    wait "$wrk" || fail "wrk failed: $(cat "$work/wrk-package.txt")"
+    local demo_version other_version other_exe other_active other_alive=no installed
+    demo_version=$(running_version demo)
+    other_version=$(running_version other)
+    other_exe=$(in_ns readlink "/proc/$other_main/exe")
+    other_active=$(show -p ActiveState supervisor@other)
+    ! in_ns kill -0 "$other_pid" 2>/dev/null || other_alive=yes
+    installed=$(in_ns dpkg-query -W -f '${Version}' swift-supervisor)
+    in_ns systemctl stop supervisor@other
+    in_ns rm /etc/supervisor/other.toml /var/lib/demo/other-current
+    grep -E '^supervisor |not upgraded' "$work/dpkg-next.log" || true
+    grep -E 'requests in|Socket errors|Non-2xx' "$work/wrk-package.txt" | sed 's/^ *//'
+    echo "supervisor@demo: MainPID $demo_main -> $(show -p MainPID supervisor@demo), runs $demo_version;" \
+        "supervisor@other: MainPID $other_main, $other_active, runs $other_version ($other_exe)," \
+        "instance $other_pid alive: $other_alive"
+    [ "$rc" -eq 0 ] || fail "dpkg -i of the next package exited $rc: $(tail -n 20 "$work/dpkg-next.log")"
+    [ "$installed" = "$next_version" ] || fail "dpkg says $installed is installed, not $next_version"
+    grep -qF "supervisor demo: upgraded $deb_version -> $next_version in " "$work/dpkg-next.log" ||
+        fail "the postinst did not report supervisor@demo's upgrade"
+    grep -qF "supervisor other: upgrade refused: " "$work/dpkg-next.log" ||
+        fail "the postinst did not say why supervisor@other was not upgraded"
+    grep -qF "supervisor@other.service was not upgraded in place: it keeps running its old binary" \
+        "$work/dpkg-next.log" || fail "the postinst did not report that supervisor@other keeps its binary"
+    [ "$(show -p MainPID supervisor@demo)" = "$demo_main" ] || fail "supervisor@demo's MainPID changed"
+    [ "$(instance_pids)" = "$demo_pids" ] || fail "supervisor@demo's instances changed"
+    [ "$demo_version" = "$next_version" ] || fail "supervisor@demo runs '$demo_version', not $next_version"
+    [ "$other_active" = reloading ] || [ "$other_active" = active ] || fail "supervisor@other is $other_active"
+    [ "$other_alive" = yes ] || fail "supervisor@other's instance $other_pid is gone"
+    [ "$other_version" = "$deb_version" ] || fail "supervisor@other runs '$other_version', not its old $deb_version"
+    in_ns test -f /etc/needrestart/conf.d/swift-supervisor.conf || fail "no needrestart override"
+    ! grep -qE 'Socket errors|Non-2xx' "$work/wrk-package.txt" || fail "the load client saw failed requests"
+    local requests
+    requests=$(awk '/requests in/ { print $1 }' "$work/wrk-package.txt")
+    [ "${requests:-0}" -ge 100 ] || fail "only ${requests:-0} requests: the load did not run"
+}
+
 # The supervisor's STATUS= (the "Status:" line of systemctl status) after a rolled-back reload.
 status_line_names_rollback() {
     local text
@@ -592,11 +681,12 @@ $warnings"
 }
 
 # Waits (at most 30 s) until supervisor@demo has restarted more than $1 times and is active again.
+# wait_for_restart RESTARTS [UNIT]: waits up to 30 s for UNIT (supervisor@demo) to be active again after more than
+# RESTARTS restarts.
 wait_for_restart() {
-    local waited=0
+    local waited=0 unit="${2:-supervisor@demo}"
     while [ "$waited" -lt 300 ]; do
-        if [ "$(show -p NRestarts supervisor@demo)" -gt "$1" ] &&
-            [ "$(show -p ActiveState supervisor@demo)" = active ]; then
+        if [ "$(show -p NRestarts "$unit")" -gt "$1" ] && [ "$(show -p ActiveState "$unit")" = active ]; then
             return 0
         fi
         sleep 0.1
@@ -661,6 +751,69 @@ sigkill_leaves_no_instance() {
     [ -z "$survivor" ] || fail "instances of the killed supervisor survived:$survivor"
     [ -n "$new" ] || fail "no instances after the restart"
     demo_body >/dev/null || fail "not serving after the restart"
+}
+
+# The inode of the socket listening on 127.0.0.1:$1, from ss.
+listener_inode() {
+    in_ns ss -Hltne "sport = :$1" 2>/dev/null | grep -o 'ino:[0-9]*' | head -n 1
+}
+
+# wrk's count of one kind of socket error (connect, read, write, timeout) in the output file $1; 0 when it saw none.
+socket_errors() {
+    sed -n "s/.*Socket errors:.* $2 \([0-9]*\).*/\1/p" "$1" | grep . || echo 0
+}
+
+# SIGKILL to a supervisor in shared mode under new-connection load: systemd kills its instances (KillMode=mixed) and
+# starts it again (Restart=on-failure); the new supervisor takes the listening socket back from systemd's file
+# descriptor store, so no connection is refused meanwhile: they wait in its accept queue. Requests the killed
+# instances had accepted and not answered are lost, counted apart (wrk's read and write errors).
+sigkill_in_shared_mode_refuses_nothing() {
+    release fast
+    in_ns sh -c 'cat >/etc/supervisor/backstop.toml' <<'TOML'
+instances = 2
+listen = ["127.0.0.1:8084"]
+listen-mode = "shared"
+command = ["/var/lib/demo/releases/fast/server"]
+TOML
+    in_ns systemctl start supervisor@backstop || fail "supervisor@backstop did not start"
+    local main restarts inode_before inode_after took
+    main=$(show -p MainPID supervisor@backstop)
+    restarts=$(show -p NRestarts supervisor@backstop)
+    inode_before=$(listener_inode 8084)
+    in_ns wrk -t 2 -c 16 -d 8s --timeout 10s -H 'Connection: close' http://127.0.0.1:8084/ \
+        >"$work/wrk-backstop.txt" 2>&1 &
+    local wrk=$!
+    sleep 2
+    local killed
+    killed=$(now)
+    in_ns kill -KILL "$main"
+    wait_for_restart "$restarts" supervisor@backstop
+    took=$(elapsed_ms "$killed" "$(now)")
+    wait "$wrk" || fail "wrk failed: $(cat "$work/wrk-backstop.txt")"
+    inode_after=$(listener_inode 8084)
+    local new_main journal refused timeouts in_flight requests
+    new_main=$(show -p MainPID supervisor@backstop)
+    journal=$(in_ns journalctl --no-pager -o cat -u supervisor@backstop)
+    refused=$(socket_errors "$work/wrk-backstop.txt" connect)
+    timeouts=$(socket_errors "$work/wrk-backstop.txt" timeout)
+    in_flight=$(($(socket_errors "$work/wrk-backstop.txt" read) + $(socket_errors "$work/wrk-backstop.txt" write)))
+    requests=$(awk '/requests in/ { print $1 }' "$work/wrk-backstop.txt")
+    in_ns systemctl stop supervisor@backstop
+    in_ns rm /etc/supervisor/backstop.toml
+    grep -E 'requests in|Socket errors|Non-2xx' "$work/wrk-backstop.txt" | sed 's/^ *//'
+    has 'file descriptor store' "$journal" || true
+    echo "main pid $main -> $new_main, active again $took ms after SIGKILL; listening socket $inode_before ->" \
+        "$inode_after; refused $refused, timed out $timeouts, lost in flight on the killed instances $in_flight"
+    [ "$new_main" != "$main" ] || fail "the supervisor was not restarted"
+    [ -n "$inode_before" ] && [ "$inode_before" = "$inode_after" ] ||
+        fail "the listening socket changed ($inode_before -> $inode_after): it was not kept in the store"
+    [ "$refused" -eq 0 ] || fail "$refused connections were refused"
+    [ "$timeouts" -eq 0 ] || fail "$timeouts requests timed out"
+    [ "$in_flight" -le 16 ] || fail "$in_flight requests failed: more than the 16 connections could have in flight"
+    ! grep -q 'Non-2xx' "$work/wrk-backstop.txt" || fail "non-2xx answers"
+    [ "${requests:-0}" -ge 100 ] || fail "only ${requests:-0} requests: the load did not run"
+    has "serving 127.0.0.1:8084 on the socket an earlier supervisor kept in systemd's file descriptor store" \
+        "$journal" >/dev/null || fail "the restarted supervisor did not say it took the stored socket"
 }
 
 stop_leaves_nothing() {
@@ -907,10 +1060,14 @@ if [ "$boot_status" -eq 0 ]; then
     check "STATUS= (the Status: line) names the rolled-back reload" status_line_names_rollback
     check "supervisor upgrade under wrk load, to another build and back: same MainPID and instances, no failed request" \
         upgrade_in_place_under_load
+    check "installing the next package under wrk load upgrades running units in place; a failed one keeps its binary" \
+        package_upgrade_in_place_under_load
     check "journal: instance and supervisor output with priorities (-p warning)" journal_has_priorities
     check "watchdog: active across periods; a SIGSTOPped supervisor is killed and restarted" \
         watchdog_restarts_hung_supervisor
     check "SIGKILL to the supervisor: no instance of it survives, the unit restarts" sigkill_leaves_no_instance
+    check "SIGKILL to a supervisor in shared mode under new-connection load: its socket is kept, nothing refused" \
+        sigkill_in_shared_mode_refuses_nothing
     check "stop drains and leaves no process" stop_leaves_nothing
     check "stop: EXTEND_TIMEOUT_USEC lets a drain outlast TimeoutStopSec=" stop_timeout_extended_for_drain
     check "socket activation on port 80 into shared mode, as an unprivileged user" socket_activation_unprivileged
