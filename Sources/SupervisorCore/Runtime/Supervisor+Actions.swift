@@ -22,7 +22,7 @@ extension Supervisor {
             case .spawn(let id, let slot, let generation):
                 followUp = spawn(id, slot: slot, generation: generation)
             case .signal(let pid, let signal):
-                send(signal, to: pid)
+                sendStop(signal, to: pid)
                 followUp = nil
             case .killGroup(let pid, let mainPID):
                 killGroup(leader: pid, mainPID: mainPID)

@@ -192,6 +192,8 @@ extension Supervisor {
         }
         // Probe processes are not handed over: their verdicts would reach nobody. The next program probes again.
         for pid in probes.processIDs { kill(-pid, SIGKILL) }
+        // Nor are stop signals that wait for their turn: they go out now.
+        flushPacedStops()
         let failure: String
         do {
             let state = try handoverState(

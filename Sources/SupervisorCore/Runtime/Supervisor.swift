@@ -47,6 +47,10 @@ package final class Supervisor {
         case pauseInputForUpgrade
         /// Every event read before the input paused is handled: execute the new binary (``execUpgrade()``).
         case execUpgrade
+        /// Time to look whether the `app`-mode instance stopped last has closed its listeners (``StopPacing``).
+        case stopPacingTick
+        /// Time for the next paced stop signal.
+        case stopPacingNext
     }
 
     /// The checks that run for an instance besides sd_notify.
@@ -98,6 +102,8 @@ package final class Supervisor {
     /// The control requests that wait for an answer.
     var replies = PendingReplies()
     var stopSignalsReceived = 0
+    /// The stop signals of `app`-mode instances that wait for the previous one to close its listeners.
+    var stopPacing = StopPacing()
     var lastStatusLine = ""
     /// When the connections of draining instances are counted next.
     var drainCensus = DrainCensusSchedule()
@@ -387,6 +393,8 @@ package final class Supervisor {
             reply.yield(.status(statusReport(connections: counts)))
             reply.finish()
         case .upgradeCheckTimeout(let pid): upgradeCheckTimeout(pid)
+        case .stopPacingTick: stopPacingTick()
+        case .stopPacingNext: stopPacingNext()
         case .pauseInputForUpgrade, .execUpgrade:
             // The loop in run() awaits these itself.
             break
