@@ -2,8 +2,10 @@
 # The real-systemd test (README.md, "Running under systemd"): boots systemd as PID 1 of new PID+mount+net+uts+cgroup namespaces, installs the
 # package there and checks supervisor@.service against it: it installs and runs beside Debian's supervisor package
 # (supervisord) and outlives its purge, start waits for readiness, reload under load loses nothing, a broken release
-# is rolled back, the journal has priorities, the watchdog restarts a hung supervisor, socket activation into shared
-# mode as an unprivileged user, instances run as www-data with sd_notify readiness, and stop leaves nothing behind.
+# is rolled back, `supervisor upgrade` and installing the next package (made from DEB, restamped) upgrade running
+# units in place under load, the journal has priorities, the watchdog restarts a hung supervisor, a killed supervisor
+# in shared mode takes its socket back from systemd's file descriptor store, socket activation into shared mode as an
+# unprivileged user, instances run as www-data with sd_notify readiness, and stop leaves nothing behind.
 #
 # The namespace shares the host's filesystem. Inside it /run, /tmp, /var/tmp and the journal are tmpfs, and /usr,
 # /etc and /var are overlays kept in that /run (systemd/test-boot.sh), so dpkg and systemd write nothing to the host;
