@@ -715,6 +715,19 @@ EOF
     [ "$(show -p MainPID supervisor@demo)" = "$pid" ] || fail "the supervisor was restarted while it was healthy"
     [ "$(show -p NRestarts supervisor@demo)" = "$restarts" ] || fail "NRestarts changed while healthy"
     echo "active for 7 s (WatchdogSec=2s) with main pid $pid"
+    # Upgrades in place, to another build and back, do not miss the watchdog: the loop pings up to the exec and the
+    # new program pings on its first turn.
+    if in_ns test -x /var/lib/demo/supervisor-next; then
+        in_ns supervisor upgrade --name demo --binary /var/lib/demo/supervisor-next >"$work/upgrade-watchdog.txt" 2>&1 ||
+            fail "upgrade with the watchdog on failed: $(cat "$work/upgrade-watchdog.txt")"
+        in_ns supervisor upgrade --name demo >>"$work/upgrade-watchdog.txt" 2>&1 ||
+            fail "upgrade back with the watchdog on failed: $(cat "$work/upgrade-watchdog.txt")"
+        sleep 3
+        [ "$(show -p MainPID supervisor@demo)" = "$pid" ] || fail "the watchdog restarted the supervisor at an upgrade"
+        [ "$(show -p NRestarts supervisor@demo)" = "$restarts" ] || fail "NRestarts changed across the upgrades"
+        grep -h '^supervisor demo: upgraded' "$work/upgrade-watchdog.txt"
+        echo "two upgrades in place and 3 s more: main pid $pid, NRestarts $restarts, no watchdog timeout"
+    fi
     in_ns kill -STOP "$pid"
     local stopped
     stopped=$(now)
@@ -1065,7 +1078,7 @@ if [ "$boot_status" -eq 0 ]; then
     check "installing the next package under wrk load upgrades running units in place; a failed one keeps its binary" \
         package_upgrade_in_place_under_load
     check "journal: instance and supervisor output with priorities (-p warning)" journal_has_priorities
-    check "watchdog: active across periods; a SIGSTOPped supervisor is killed and restarted" \
+    check "watchdog: active across periods and two upgrades in place; a SIGSTOPped supervisor is killed and restarted" \
         watchdog_restarts_hung_supervisor
     check "SIGKILL to the supervisor: no instance of it survives, the unit restarts" sigkill_leaves_no_instance
     check "SIGKILL to a supervisor in shared mode under new-connection load: its socket is kept, nothing refused" \
