@@ -36,8 +36,9 @@ package enum ListenerPlan {
 /// which a supervisor restarted after a crash receives in `LISTEN_FDNAMES` and takes back.
 extension ListenerKey {
     /// `supervisor-shared-127.0.0.1_8080`, `supervisor-slot1-[__1]_8080`: printable ASCII without `:`, as `FDNAME=`
-    /// requires (each `:` of the address becomes `_`). The address is there for people reading `systemctl status`'s
-    /// list; ``init(storeName:address:)`` trusts the socket's bound address, not the name.
+    /// requires (each `:` of the address becomes `_`). The address is there for people reading the store
+    /// (`systemd-analyze fdstore`, systemd 254 and later); ``init(storeName:address:)`` trusts the socket's bound
+    /// address, not the name.
     package var storeName: String {
         switch self {
         case .shared(let address): "\(Self.storePrefix)shared-\(Self.nameText(address))"

@@ -7,9 +7,9 @@ import Glibc
 
 extension Supervisor {
     /// Takes the sockets systemd passed: those of an earlier supervisor that its file descriptor store kept (see
-    /// ``adoptStoredSocket(_:bound:for:configuration:)``), and those of socket activation that match a `listen` address, by name
-    /// (`FileDescriptorName=`) or by bound address, for the `shared` mode; closes the others. Returns the addresses
-    /// they serve.
+    /// ``adoptStoredSocket(_:named:bound:for:configuration:)``), and those of socket activation that match a `listen`
+    /// address, by name (`FileDescriptorName=`) or by bound address, for the `shared` mode; closes the others.
+    /// Returns the addresses they serve.
     func adoptActivatedSockets(for configuration: Configuration) -> Set<ListenAddress> {
         var adopted = Set<ListenAddress>()
         let activated: [ActivatedSocket]
@@ -20,7 +20,9 @@ extension Supervisor {
         for socket in activated {
             let bound = TCPListener.boundAddress(of: socket.fd)
             if let bound, let key = ListenerKey(storeName: socket.name, address: bound) {
-                if adoptStoredSocket(socket.fd, bound: bound, for: key, configuration: configuration) {
+                if adoptStoredSocket(
+                    socket.fd, named: socket.name, bound: bound, for: key, configuration: configuration)
+                {
                     adopted.insert(bound.unnamed)
                 }
                 continue
@@ -47,19 +49,20 @@ extension Supervisor {
     /// number of instances) is closed and dropped from the store. Returns whether it was taken.
     private func adoptStoredSocket(
         _ fd: Int32,
+        named name: String,
         bound: ListenAddress,
         for key: ListenerKey,
         configuration: Configuration
     ) -> Bool {
         guard ListenerPlan.needed(target: configuration, running: []).contains(key) else {
-            logger.info("closing the socket '\(key.storeName)' systemd's file descriptor store kept: not used now")
-            systemd.removeStored(name: key.storeName)
+            logger.info("closing the socket '\(name)' systemd's file descriptor store kept: not used now")
+            systemd.removeStored(name: name)
             close(fd)
             return false
         }
         let text =
             "serving \(bound) on the socket an earlier supervisor kept in systemd's file descriptor store "
-            + "('\(key.storeName)'): connections that arrived meanwhile waited in its queue"
+            + "('\(name)'): connections that arrived meanwhile waited in its queue"
         logger.notice("\(text)")
         listeners.adoptStored(fd, for: key)
         return true

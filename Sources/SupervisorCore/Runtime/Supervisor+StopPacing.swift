@@ -94,12 +94,23 @@ extension Supervisor {
         }
     }
 
-    /// Sends the next stop signal that waits.
+    /// The gap after the last instance's listeners closed is over: the next stop signal that waits goes out.
     func stopPacingNext() {
+        // A timer of before a flush finds nothing to wait for.
+        guard stopPacing.waitingForGap else { return }
         stopPacing.waitingForGap = false
+        sendNextPacedStop()
+    }
+
+    /// Sends the next stop signal that waits, and watches that instance's listeners.
+    private func sendNextPacedStop() {
         while !stopPacing.queue.isEmpty {
             let (pid, signal) = stopPacing.queue.removeFirst()
-            guard let instance = appModeInstance(mainPID: pid), processes.holds(pid) else { continue }
+            guard processes.holds(pid) else { continue }
+            guard let instance = appModeInstance(mainPID: pid) else {
+                send(signal, to: pid)
+                continue
+            }
             signalAndWatch(signal, to: pid, instance)
             return
         }
@@ -114,7 +125,7 @@ extension Supervisor {
         inodes.formIntersection(ListenProbe.listeningSockets(onPorts: ports).map(\.inode))
         send(signal, to: pid)
         guard !inodes.isEmpty else {
-            stopPacingNext()
+            sendNextPacedStop()
             return
         }
         stopPacing.closing = StopPacing.Closing(
