@@ -96,6 +96,31 @@ extension SupervisorTests {
         #expect(try supervisor.status().generation == (before.generation ?? 0) + 1)
     }
 
+    @Test("100 upgrades in a row, alternating two builds: the supervisor's descriptors stay the same")
+    func hundredUpgradesLeakNothing() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let before = try Self.instances(of: supervisor)
+        var counts: [Int] = []
+        for index in 0..<100 {
+            let (binary, from, version) =
+                index % 2 == 0
+                ? (Self.releaseSupervisorPath, "0.1.0-debug", "0.1.0")
+                : (SupervisorHarness.supervisorPath, "0.1.0", "0.1.0-debug")
+            let upgrade = try supervisor.cli("upgrade", ["--binary", binary], timeout: .seconds(30))
+            #expect(upgrade.exitCode == 0, "upgrade \(index + 1): \(upgrade.stdout)\(upgrade.stderr)")
+            if upgrade.exitCode != 0 { break }
+            // Read what the supervisor told systemd (the test plays it), or its sd_notify would block.
+            #expect(supervisor.waitForSystemd("STATUS=upgraded \(from) -> \(version)", timeout: .seconds(5)) != nil)
+            // After each pair, back on the build it started with.
+            if index % 2 == 1 { counts.append(Self.descriptorCount(of: supervisor.process.pid)) }
+        }
+        #expect(counts.count == 50)
+        #expect(Set(counts).count == 1, "descriptors after each pair of upgrades: \(counts)")
+        #expect(try Self.instances(of: supervisor).pids == before.pids)
+        #expect(try supervisor.status().upgradeCount == 100)
+    }
+
     @Test("an upgrade keeps a drain going to its deadline, a STATUS= sent meanwhile, and systemd's STATUS= current")
     func upgradeKeepsDrainsAndNotify() throws {
         let directory = try TemporaryDirectory.make()
