@@ -313,6 +313,23 @@ fetch_debian_supervisor() {
     find "$debian_debs" -maxdepth 1 -name '*.deb' -printf '%f\n' | sort
 }
 
+needrestart_debs="$work/needrestart"
+needrestart_skip="$work/needrestart.skip"
+
+# On the host, before the boot: Debian's needrestart package and those of its dependencies the host lacks, into
+# $needrestart_debs, as for Debian's supervisor above. Installs nothing on the host.
+fetch_needrestart() {
+    local log="$work/apt-get-needrestart.log"
+    mkdir -p "$needrestart_debs/partial"
+    if ! (cd "$needrestart_debs" && apt-get download -o APT::Sandbox::User=root needrestart) >"$log" 2>&1 ||
+        ! apt-get install --download-only --yes --no-install-recommends -o APT::Sandbox::User=root \
+            -o Dir::Cache::archives="$needrestart_debs" needrestart >>"$log" 2>&1; then
+        echo "cannot get Debian's needrestart package: $(tail -n 2 "$log")" >"$needrestart_skip"
+        skip "$(cat "$needrestart_skip")"
+    fi
+    find "$needrestart_debs" -maxdepth 1 -name '*.deb' -printf '%f\n' | sort
+}
+
 # Skips the check that runs it when Debian's supervisor package could not be obtained.
 needs_debian_supervisor() {
     [ ! -s "$debian_skip" ] || skip "$(cat "$debian_skip")"
@@ -656,6 +673,54 @@ TOML
     local requests
     requests=$(awk '/requests in/ { print $1 }' "$work/wrk-package.txt")
     [ "${requests:-0}" -ge 100 ] || fail "only ${requests:-0} requests: the load did not run"
+}
+
+# A unit whose in-place upgrade failed runs a deleted binary, which needrestart (Debian's, installed here) would
+# restart, stopping its instances; the package's override keeps it from doing so. Shown on supervisor@stale, started
+# from a copy of the binary that is then deleted: with the override needrestart lists the unit and leaves it; without
+# it (moved aside for a moment), it restarts it, which shows that the check can fail.
+needrestart_leaves_units() {
+    [ ! -s "$needrestart_skip" ] || skip "$(cat "$needrestart_skip")"
+    tar -C "$needrestart_debs" -cf - --exclude partial --exclude lock . |
+        in_ns sh -c 'mkdir -p /var/lib/systest/needrestart && tar -C /var/lib/systest/needrestart -xf -'
+    in_ns sh -c 'DEBIAN_FRONTEND=noninteractive dpkg -i /var/lib/systest/needrestart/*.deb' \
+        >"$work/dpkg-needrestart.log" 2>&1 ||
+        fail "dpkg -i of needrestart failed: $(tail -n 20 "$work/dpkg-needrestart.log")"
+    release fast
+    in_ns cp /usr/bin/supervisor /var/lib/demo/supervisor-stale
+    in_ns sh -c 'cat >/etc/supervisor/stale.toml' <<'TOML'
+instances = 1
+listen = ["127.0.0.1:8085"]
+command = ["/var/lib/demo/releases/fast/server"]
+TOML
+    in_ns sh -c 'mkdir -p /run/systemd/system/supervisor@stale.service.d &&
+        cat >/run/systemd/system/supervisor@stale.service.d/stale.conf' <<'UNIT'
+[Service]
+ExecStart=
+ExecStart=/var/lib/demo/supervisor-stale run --name %i --config /etc/supervisor/%i.toml
+UNIT
+    in_ns systemctl daemon-reload
+    in_ns systemctl start supervisor@stale || fail "supervisor@stale did not start"
+    in_ns rm /var/lib/demo/supervisor-stale
+    local main listed with without
+    main=$(show -p MainPID supervisor@stale)
+    listed=$(in_ns needrestart -b -r l 2>&1 | grep '^NEEDRESTART-SVC:' || true)
+    in_ns env DEBIAN_FRONTEND=noninteractive needrestart -r a >"$work/needrestart.log" 2>&1 || true
+    with=$(show -p MainPID supervisor@stale)
+    in_ns mv /etc/needrestart/conf.d/swift-supervisor.conf /etc/needrestart/swift-supervisor.conf.aside
+    in_ns env DEBIAN_FRONTEND=noninteractive needrestart -r a >"$work/needrestart-without.log" 2>&1 || true
+    without=$(show -p MainPID supervisor@stale)
+    in_ns mv /etc/needrestart/swift-supervisor.conf.aside /etc/needrestart/conf.d/swift-supervisor.conf
+    in_ns systemctl stop supervisor@stale
+    in_ns rm -r /run/systemd/system/supervisor@stale.service.d /etc/supervisor/stale.toml
+    in_ns systemctl daemon-reload
+    in_ns systemctl reset-failed supervisor@stale 2>/dev/null || true
+    echo "needrestart -b lists:" $listed
+    echo "supervisor@stale: MainPID $main; after needrestart -r a: $with; without the override: $without"
+    has 'supervisor@stale.service' "$listed" >/dev/null ||
+        fail "needrestart did not see that supervisor@stale runs a deleted binary: $(cat "$work/needrestart.log")"
+    [ "$with" = "$main" ] || fail "needrestart restarted supervisor@stale despite the override"
+    [ "$without" != "$main" ] || fail "without the override needrestart did not restart it either: nothing is shown"
 }
 
 # The supervisor's STATUS= (the "Status:" line of systemctl status) after a rolled-back reload.
@@ -1058,6 +1123,7 @@ echo "systemd test: package $deb ($deb_version)"
 [ ! -e /usr/sbin/policy-rc.d ] || touch "$work/host-policy-rc.d"
 check "Debian's supervisor package and the dependencies the host lacks, downloaded on the host" \
     fetch_debian_supervisor
+check "Debian's needrestart package and the dependencies the host lacks, downloaded on the host" fetch_needrestart
 boot_status=0
 boot >"$work/boot-check.out" 2>&1 || boot_status=$?
 record "systemd boots in PID+mount+net+uts+cgroup namespaces" "$boot_status" "$work/boot-check.out"
@@ -1080,6 +1146,8 @@ if [ "$boot_status" -eq 0 ]; then
         upgrade_in_place_under_load
     check "installing the next package under wrk load upgrades running units in place; a failed one keeps its binary" \
         package_upgrade_in_place_under_load
+    check "needrestart restarts no supervisor@ unit that runs a deleted binary (the package's override)" \
+        needrestart_leaves_units
     check "journal: instance and supervisor output with priorities (-p warning)" journal_has_priorities
     check "watchdog: active across periods and two upgrades in place; a SIGSTOPped supervisor is killed and restarted" \
         watchdog_restarts_hung_supervisor
