@@ -640,8 +640,10 @@ TOML
     in_ns env DEBIAN_FRONTEND=noninteractive dpkg -i /var/lib/systest/swift-supervisor-next.deb \
         >"$work/dpkg-next.log" 2>&1 || rc=$?
     wait "$wrk" || fail "wrk failed: $(cat "$work/wrk-package.txt")"
-    local demo_version other_version other_exe other_active other_alive=no installed
+    local demo_version other_version other_exe other_active other_alive=no installed lifeline_exe
     demo_version=$(running_version demo)
+    # The upgrade replaced the lifeline too: nothing of supervisor@demo runs the deleted binary any more.
+    lifeline_exe=$(in_ns sh -c "readlink /proc/\$(pgrep -P $demo_main -f 'supervisor lifeline')/exe" || true)
     other_version=$(running_version other)
     other_exe=$(in_ns readlink "/proc/$other_main/exe")
     other_active=$(show -p ActiveState supervisor@other)
@@ -651,7 +653,8 @@ TOML
     in_ns rm /etc/supervisor/other.toml /var/lib/demo/other-current
     grep -E '^supervisor |not upgraded' "$work/dpkg-next.log" || true
     grep -E 'requests in|Socket errors|Non-2xx' "$work/wrk-package.txt" | sed 's/^ *//'
-    echo "supervisor@demo: MainPID $demo_main -> $(show -p MainPID supervisor@demo), runs $demo_version;" \
+    echo "supervisor@demo: MainPID $demo_main -> $(show -p MainPID supervisor@demo), runs $demo_version," \
+        "its lifeline runs $lifeline_exe;" \
         "supervisor@other: MainPID $other_main, $other_active, runs $other_version ($other_exe)," \
         "instance $other_pid alive: $other_alive"
     [ "$rc" -eq 0 ] || fail "dpkg -i of the next package exited $rc: $(tail -n 20 "$work/dpkg-next.log")"
@@ -665,6 +668,7 @@ TOML
     [ "$(show -p MainPID supervisor@demo)" = "$demo_main" ] || fail "supervisor@demo's MainPID changed"
     [ "$(instance_pids)" = "$demo_pids" ] || fail "supervisor@demo's instances changed"
     [ "$demo_version" = "$next_version" ] || fail "supervisor@demo runs '$demo_version', not $next_version"
+    [ "$lifeline_exe" = /usr/bin/supervisor ] || fail "supervisor@demo's lifeline runs '$lifeline_exe'"
     [ "$other_active" = reloading ] || [ "$other_active" = active ] || fail "supervisor@other is $other_active"
     [ "$other_alive" = yes ] || fail "supervisor@other's instance $other_pid is gone"
     [ "$other_version" = "$deb_version" ] || fail "supervisor@other runs '$other_version', not its old $deb_version"

@@ -121,6 +121,31 @@ extension SupervisorTests {
         #expect(try supervisor.status().upgradeCount == 100)
     }
 
+    @Test(
+        "an upgrade replaces the lifeline with one of the new binary; a supervisor killed after it still has its instances stopped"
+    )
+    func upgradeReplacesLifeline() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port)
+        let pids = try supervisor.readyPIDs()
+        let previous = try #require(Self.lifelinePID(of: supervisor))
+        let upgrade = try supervisor.cli("upgrade", ["--binary", Self.releaseSupervisorPath], timeout: .seconds(30))
+        #expect(upgrade.exitCode == 0, "\(upgrade.stdout)\(upgrade.stderr)")
+        #expect(supervisor.waitForSystemd("STATUS=upgraded 0.1.0-debug -> 0.1.0", timeout: .seconds(5)) != nil)
+        // The previous one exits once told to forget every group, and is reaped.
+        #expect(eventually { !isAlive(previous) }, "\(supervisor.log)")
+        let current = try #require(Self.lifelinePID(of: supervisor))
+        #expect(current != previous)
+        let binary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(current)/exe")
+        let supervisorBinary = try FileManager.default.destinationOfSymbolicLink(
+            atPath: "/proc/\(supervisor.process.pid)/exe")
+        #expect(binary == supervisorBinary, "the lifeline runs \(binary), the supervisor \(supervisorBinary)")
+        #expect(pids.allSatisfy(isAlive), "the instances outlived the previous lifeline")
+        supervisor.process.send(SIGKILL)
+        #expect(supervisor.waitForExit(timeout: .seconds(5)) == .signaled(SIGKILL))
+        #expect(eventually(timeout: .seconds(10)) { pids.allSatisfy { !isAlive($0) } && !isAlive(current) })
+    }
+
     @Test("an upgrade keeps a drain going to its deadline, a STATUS= sent meanwhile, and systemd's STATUS= current")
     func upgradeKeepsDrainsAndNotify() throws {
         let directory = try TemporaryDirectory.make()

@@ -110,6 +110,11 @@ extension Supervisor {
                 lifelineExited(exitStatus)
                 continue
             }
+            if pid == retiredLifeline {
+                retiredLifeline = nil
+                logger.debug("the previous binary's lifeline (pid \(pid)) \(exitStatus)")
+                continue
+            }
             if let check = upgrade?.check, check.pid == pid {
                 upgradeCheckEnded(exitStatus)
                 continue

@@ -209,6 +209,7 @@ extension Supervisor {
         upgradeTotal += 1
         if upgrades.count > UpgradeRecord.kept { upgrades.removeFirst(upgrades.count - UpgradeRecord.kept) }
         lastUpgradeOutcome = (state.upgrade.id, result)
+        if resumed.failure == nil { replaceLifeline() }
         systemd.watchdog()
         reapChildren()
         scheduleDrainCensus()

@@ -118,6 +118,8 @@ package final class Supervisor {
     var parserCheckTimedOut: Int32?
     /// Stops the instances if this process dies without doing so; `nil` when it could not be started.
     var lifeline: LifelineLink?
+    /// The lifeline of the previous binary after an upgrade replaced it, until it is reaped.
+    var retiredLifeline: Int32?
     let timers: Timers
     /// `/readyz` answers 503 from the moment a stop is asked for, through the shutdown delay.
     var shuttingDown = false
