@@ -9,11 +9,11 @@ import Glibc
 /// In `app` mode each instance binds its own socket in one `SO_REUSEPORT` group. When one of them closes its
 /// listener, the kernel moves the connections queued on it to another listener of the group (`tcp_migrate_req`); if
 /// it picks one that is closing at the same moment, the move fails and the connection is reset (`TCPMigrateReqFailure`
-/// in `/proc/net/netstat`). Measured with four listeners under load, two of them closing at once lost 19 to 129
-/// queued connections per 2,000 closes; one after the other, 5 ms apart, none. So when a rollout stops several
-/// `app`-mode instances, the supervisor signals the next only once the previous one's listening sockets are closed
-/// (``gap`` later), or after ``longest`` (an instance that keeps listening does not hold the others back). The
-/// other modes need none of this: the supervisor holds the sockets, which stay open.
+/// in `/proc/net/netstat`). Measured with four listeners under load (`bench/reuseport-close`), two of them closing at
+/// once lost 19 to 129 queued connections per 2,000 closes; one after the other, 5 ms apart, none. So when a rollout
+/// stops several `app`-mode instances, the supervisor signals the next only once the previous one's listening sockets
+/// are closed (``gap`` later), or after ``longest`` (an instance that keeps listening does not hold the others back).
+/// The other modes need none of this: the supervisor holds the sockets, which stay open.
 struct StopPacing {
     /// How long after an instance's listeners closed the next one is signalled.
     static let gap: Duration = .milliseconds(5)
@@ -24,7 +24,6 @@ struct StopPacing {
 
     /// The instance signalled last, while the sockets it listened on are open.
     struct Closing {
-        let pid: Int32
         /// `instance #0 (pid 12, generation 3)`.
         let label: String
         let inodes: Set<UInt64>
@@ -42,8 +41,8 @@ struct StopPacing {
 }
 
 extension Supervisor {
-    /// Sends a stop signal to an instance's main process: in `app` mode during a rollout, after the instance stopped
-    /// before it has closed its listeners (``StopPacing``); else at once.
+    /// Sends a stop signal to an instance's main process: in `app` mode, unless the supervisor stops, after the
+    /// instance stopped before it has closed its listeners (``StopPacing``); else at once.
     func sendStop(_ signal: UnixSignal, to pid: Int32) {
         guard !shuttingDown, let instance = appModeInstance(mainPID: pid) else {
             flushPacedStops()
@@ -128,8 +127,7 @@ extension Supervisor {
             sendNextPacedStop()
             return
         }
-        stopPacing.closing = StopPacing.Closing(
-            pid: pid, label: instance.label, inodes: inodes, ports: ports, since: .now)
+        stopPacing.closing = StopPacing.Closing(label: instance.label, inodes: inodes, ports: ports, since: .now)
         after(StopPacing.interval, .stopPacingTick)
     }
 
