@@ -502,9 +502,9 @@ missing_config_fails_at_once() {
     [ "$assert" = no ] || fail "the unit's AssertPathExists= did not stop it"
 }
 
-# The pids of the instances, from `supervisor status --json`.
+# The pids of the instances of supervisor@$1 (demo), from `supervisor status --json`.
 instance_pids() {
-    in_ns supervisor status --name demo --json | grep -o '"pid" *: *[0-9]*' | grep -o '[0-9]*$' | sort -n |
+    in_ns supervisor status --name "${1:-demo}" --json | grep -o '"pid" *: *[0-9]*' | grep -o '[0-9]*$' | sort -n |
         tr '\n' ' '
 }
 
@@ -566,7 +566,7 @@ upgrade_in_place_under_load() {
     local wrk=$!
     sleep 1
     in_ns supervisor upgrade --name demo --binary /var/lib/demo/supervisor-next >"$work/upgrade.txt" 2>&1 || rc=$?
-    version=$(in_ns supervisor status --name demo | grep -o '^supervisor [^;]*' || true)
+    version=$(running_version demo || true)
     [ "$rc" -eq 0 ] && { in_ns supervisor upgrade --name demo >>"$work/upgrade.txt" 2>&1 || rc=$?; }
     wait "$wrk" || fail "wrk failed: $(cat "$work/wrk-upgrade.txt")"
     main_after=$(show -p MainPID supervisor@demo)
@@ -579,7 +579,7 @@ upgrade_in_place_under_load() {
     [ "$main_before" = "$main_after" ] || fail "systemd's MainPID changed"
     [ "$pids_before" = "$pids_after" ] || fail "the instances changed"
     [ "$generation_before" = "$generation_after" ] || fail "the generation changed"
-    [ "$version" = "supervisor 0.1.0-debug" ] || fail "status between the upgrades shows '$version'"
+    [ "$version" = "0.1.0-debug" ] || fail "status between the upgrades shows supervisor '$version'"
     has 'upgraded 0.1.0-debug -> 0.1.0' "$(cat "$work/upgrade.txt")" >/dev/null || fail "no second upgrade"
     [ "$(show -p ActiveState supervisor@demo)" = active ] || fail "the unit is not active after the upgrades"
     ! grep -qE 'Socket errors|Non-2xx' "$work/wrk-upgrade.txt" || fail "the load client saw failed requests"
@@ -632,7 +632,7 @@ TOML
     demo_main=$(show -p MainPID supervisor@demo)
     demo_pids=$(instance_pids)
     other_main=$(show -p MainPID supervisor@other)
-    other_pid=$(in_ns supervisor status --name other --json | grep -o '"pid" *: *[0-9]*' | grep -o '[0-9]*$' | head -1)
+    other_pid=$(instance_pids other)
     in_ns wrk -t 2 -c 16 -d 5s --timeout 5s http://127.0.0.1:8080/ >"$work/wrk-package.txt" 2>&1 &
     local wrk=$!
     sleep 1
@@ -647,7 +647,8 @@ TOML
     other_version=$(running_version other)
     other_exe=$(in_ns readlink "/proc/$other_main/exe")
     other_active=$(show -p ActiveState supervisor@other)
-    ! in_ns kill -0 "$other_pid" 2>/dev/null || other_alive=yes
+    # shellcheck disable=SC2086 # one pid, with instance_pids' trailing space
+    ! in_ns kill -0 $other_pid 2>/dev/null || other_alive=yes
     installed=$(in_ns dpkg-query -W -f '${Version}' swift-supervisor)
     in_ns systemctl stop supervisor@other
     in_ns rm /etc/supervisor/other.toml /var/lib/demo/other-current

@@ -25,12 +25,23 @@ package struct ListenProbe: Sendable {
         sockets: [TCPSocketTable.Socket]? = nil
     ) -> Bool {
         let wanted = Set(ports)
+        guard !wanted.isEmpty else { return false }
         let sockets = sockets ?? Self.listeningSockets(onPorts: wanted)
-        let candidates = sockets.filter { wanted.contains($0.localPort) }
-        guard !candidates.isEmpty else { return false }
+        let listeningPorts = Set(Self.listening(by: pid, on: wanted, table: table, sockets: sockets).map(\.localPort))
+        return listeningPorts == wanted
+    }
+
+    /// The LISTEN sockets on `ports` that the tree under `pid` holds (of `sockets`, by default those of now).
+    package static func listening(
+        by pid: Int32,
+        on ports: Set<UInt16>,
+        table: ProcessTable = .current(),
+        sockets: [TCPSocketTable.Socket]? = nil
+    ) -> [TCPSocketTable.Socket] {
+        let candidates = (sockets ?? listeningSockets(onPorts: ports)).filter { ports.contains($0.localPort) }
+        guard !candidates.isEmpty else { return [] }
         var inodes = Set<UInt64>()
         for process in table.tree(of: pid) { inodes.formUnion(ListeningSocket.socketInodes(ofProcess: process)) }
-        let listeningPorts = Set(candidates.filter { inodes.contains($0.inode) }.map(\.localPort))
-        return listeningPorts == wanted
+        return candidates.filter { inodes.contains($0.inode) }
     }
 }

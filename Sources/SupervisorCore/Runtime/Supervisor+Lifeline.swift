@@ -70,28 +70,21 @@ extension Supervisor {
 
     /// After an upgrade in place, a lifeline of this binary takes over from the one the previous binary started,
     /// which still runs that binary (deleted from disk, after a package upgrade, and so on needrestart's list): the
-    /// new one is started and told every group first, then the old one is told to forget them and its pipe closes,
-    /// so it exits at end of file with nothing to stop. At every moment one of them knows every group. When no new
-    /// one can be started, the old one stays.
+    /// new one is started and told every group first, then the old one gets SIGKILL (it is this process's child, not
+    /// reaped: the number is its own), so it ends without stopping anything. At every moment one of them knows every
+    /// group. When no new one can be started, the old one stays.
     func replaceLifeline() {
         guard let previous = lifeline else { return }
         lifeline = nil
         startLifeline()
-        guard lifeline != nil else {
+        guard let current = lifeline else {
             lifeline = previous
             return
         }
-        let lines = instances.values.map { Lifeline.forgetLine(group: $0.pid) }.joined()
-        let bytes = Array(lines.utf8)
-        let written = bytes.withUnsafeBytes { write(previous.fd, $0.baseAddress, $0.count) }
-        if written != bytes.count {
-            // It would stop the instances at end of file: it is told nothing more and keeps its pipe open, as before.
-            logger.warning("could not tell the previous lifeline (pid \(previous.pid)) to stand down; it stays")
-            return
-        }
+        kill(previous.pid, SIGKILL)
         close(previous.fd)
         retiredLifeline = previous.pid
-        logger.debug("lifeline replaced: pid \(previous.pid) (the previous binary) -> \(lifeline?.pid ?? 0)")
+        logger.debug("lifeline replaced: pid \(previous.pid) (the previous binary) -> \(current.pid)")
     }
 
     /// Called when a reaped child was the lifeline: it is started again.

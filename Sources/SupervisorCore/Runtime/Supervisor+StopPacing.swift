@@ -117,11 +117,7 @@ extension Supervisor {
 
     private func signalAndWatch(_ signal: UnixSignal, to pid: Int32, _ instance: AppModeInstance) {
         let ports = Set(instance.configuration.listen.map(\.port))
-        var inodes = Set<UInt64>()
-        for process in ProcessTable.current().tree(of: instance.leader) {
-            inodes.formUnion(ListeningSocket.socketInodes(ofProcess: process))
-        }
-        inodes.formIntersection(ListenProbe.listeningSockets(onPorts: ports).map(\.inode))
+        let inodes = Set(ListenProbe.listening(by: instance.leader, on: ports).map(\.inode))
         send(signal, to: pid)
         guard !inodes.isEmpty else {
             sendNextPacedStop()
