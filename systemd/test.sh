@@ -622,9 +622,12 @@ ready-timeout = "90s"
 command = ["/var/lib/demo/other-current/server"]
 TOML
     in_ns systemctl start supervisor@other || fail "supervisor@other did not start"
+    # Its one instance, before the reload starts another.
+    local other_pid
+    other_pid=$(instance_pids other)
     in_ns ln -sfn /var/lib/demo/releases/slow /var/lib/demo/other-current
     in_ns systemctl reload --no-block supervisor@other
-    local demo_main demo_pids other_main other_pid rc=0 waited=0
+    local demo_main demo_pids other_main rc=0 waited=0
     while ! in_ns supervisor status --name other | grep -q '^rollout:' && [ "$waited" -lt 100 ]; do
         sleep 0.1
         waited=$((waited + 1))
@@ -632,7 +635,6 @@ TOML
     demo_main=$(show -p MainPID supervisor@demo)
     demo_pids=$(instance_pids)
     other_main=$(show -p MainPID supervisor@other)
-    other_pid=$(instance_pids other)
     in_ns wrk -t 2 -c 16 -d 5s --timeout 5s http://127.0.0.1:8080/ >"$work/wrk-package.txt" 2>&1 &
     local wrk=$!
     sleep 1
