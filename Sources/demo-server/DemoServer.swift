@@ -38,6 +38,13 @@ struct DemoServer: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to bind with --port; IPv6 without brackets.", valueName: "address"))
     var host = "127.0.0.1"
 
+    @Flag(
+        help: """
+            Also answer each datagram on the UDP sockets (of LISTEN_FDS, or the udp: addresses of \
+            SUPERVISOR_LISTEN) with "pid=PID " and the datagram.
+            """)
+    var udpEcho = false
+
     @Option(help: ArgumentHelp("Version shown in the response line.", valueName: "text"))
     var versionString = "dev"
 
@@ -166,12 +173,21 @@ struct DemoServer: AsyncParsableCommand {
             log.error("failing at start as asked (--fail-start)")
             throw ExitCode(2)
         }
-        let server = try await startServer(log: log)
+        let sources = try listenSources()
+        let server = try await startServer(on: sources.stream, log: log)
+        let echo = try await startEcho(on: sources.datagram, stopping: server, log: log)
         let health = DemoHealth()
         // After the main port: a probe of the admin port must mean "the main port serves".
         let admin: SupervisedHTTPServer?
         if let adminListenPort {
-            admin = try await startAdminServerOrStop(port: adminListenPort, health: health, server: server, log: log)
+            do {
+                admin = try await startAdminServer(port: adminListenPort, health: health, log: log)
+            } catch {
+                log.error("admin port: \(error)")
+                await echo?.drain()
+                await server?.drain()
+                throw ExitCode.failure
+            }
         } else {
             admin = nil
         }
@@ -180,7 +196,7 @@ struct DemoServer: AsyncParsableCommand {
             log.info("not sending READY=1, as asked (--never-ready)")
         } else {
             health.set(.healthy)
-            reporter.reportListening(on: server.localAddresses)
+            reporter.reportListening(on: server?.localAddresses ?? [], datagram: echo?.localAddresses ?? [])
             scheduleUnhealthy(health, log: log)
             scheduleCrash(log: log)
         }
@@ -194,12 +210,19 @@ struct DemoServer: AsyncParsableCommand {
             Glibc.exit(0)
         }
         async let adminDrained = admin?.drain()
-        let outcome = await server.drain { progress in
+        async let echoDrained: Void? = echo?.drain()
+        let outcome = await server?.drain { progress in
             reporter.report(progress)
             if case .finished = progress { return }
             log.info("\(progress)")
         }
         _ = await adminDrained
+        _ = await echoDrained
+        guard let outcome else {
+            log.info("stopped answering datagrams, exiting")
+            SystemdNotifier().flush()
+            return
+        }
         if outcome.isComplete {
             log.info("drained, exiting")
         } else {
@@ -208,8 +231,8 @@ struct DemoServer: AsyncParsableCommand {
         SystemdNotifier().flush()
     }
 
-    private func startServer(log: DemoLog) async throws -> SupervisedHTTPServer {
-        let sources = try listenSources()
+    private func startServer(on sources: [ListenSource], log: DemoLog) async throws -> SupervisedHTTPServer? {
+        guard !sources.isEmpty else { return nil }
         let configuration = SupervisedHTTPServer.Configuration(
             idleGrace: .milliseconds(drainGrace),
             drainDeadline: .seconds(drainDeadline),
@@ -228,24 +251,31 @@ struct DemoServer: AsyncParsableCommand {
             throw ExitCode.failure
         }
         for address in server.localAddresses {
-            log.info("listening on \(ListenAddress(address).map(\.description) ?? "\(address)")")
+            log.info("listening on \(ServiceStatusReporter.name(of: address, datagram: false))")
         }
         return server
     }
 
-    /// The admin server; when it cannot start, the main server drains (it may have accepted connections already)
-    /// and the process exits 1.
-    private func startAdminServerOrStop(
-        port: Int,
-        health: DemoHealth,
-        server: SupervisedHTTPServer,
+    /// The UDP echo (`--udp-echo`); when it cannot start, the HTTP server drains (it may have accepted connections
+    /// already) and the process exits 1.
+    private func startEcho(
+        on sources: [UDPEcho.Source],
+        stopping server: SupervisedHTTPServer?,
         log: DemoLog
-    ) async throws -> SupervisedHTTPServer {
+    ) async throws -> UDPEcho? {
+        guard !sources.isEmpty else {
+            if udpEcho { log.info("--udp-echo: no UDP socket to answer on") }
+            return nil
+        }
         do {
-            return try await startAdminServer(port: port, health: health, log: log)
+            let echo = try await UDPEcho.start(on: sources)
+            for address in echo.localAddresses {
+                log.info("answering datagrams on \(ServiceStatusReporter.name(of: address, datagram: true))")
+            }
+            return echo
         } catch {
-            log.error("admin port: \(error)")
-            await server.drain()
+            log.error("\(error)")
+            await server?.drain()
             throw ExitCode.failure
         }
     }

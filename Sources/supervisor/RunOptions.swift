@@ -15,6 +15,10 @@ struct RunOptions: ParsableArguments {
     @Option(Settings.listenMode) var listenMode: String?
     @Option(Settings.kernelMigrate) var kernelMigrate: String?
     @Option(Settings.backlog) var backlog: String?
+    @Option(Settings.receiveBuffer) var receiveBuffer: String?
+    @Option(Settings.socketMode) var socketMode: String?
+    @Option(Settings.socketUser) var socketUser: String?
+    @Option(Settings.socketGroup) var socketGroup: String?
     @Option(Settings.ready) var ready: String?
     @Option(Settings.readyTimeout) var readyTimeout: String?
     @Option(Settings.adminPortBase) var adminPortBase: String?
@@ -50,6 +54,10 @@ struct RunOptions: ParsableArguments {
             (Settings.listenMode, SettingInput(flag: listenMode)),
             (Settings.kernelMigrate, SettingInput(flag: kernelMigrate)),
             (Settings.backlog, SettingInput(flag: backlog)),
+            (Settings.receiveBuffer, SettingInput(flag: receiveBuffer)),
+            (Settings.socketMode, SettingInput(flag: socketMode)),
+            (Settings.socketUser, SettingInput(flag: socketUser)),
+            (Settings.socketGroup, SettingInput(flag: socketGroup)),
             (Settings.ready, SettingInput(flag: ready)),
             (Settings.readyTimeout, SettingInput(flag: readyTimeout)),
             (Settings.adminPortBase, SettingInput(flag: adminPortBase)),

@@ -23,6 +23,7 @@ package final class LoadGenerator: Sendable {
     }
 
     private let port: Int
+    private let unixPath: String?
     private let namespacePath: String?
     private let stopping = Atomic<Bool>(false)
     private let counts = Mutex<[Style: Counts]>([:])
@@ -30,7 +31,15 @@ package final class LoadGenerator: Sendable {
 
     package init(port: Int, network: PrivateNetwork?) {
         self.port = port
+        self.unixPath = nil
         self.namespacePath = network?.namespacePath
+    }
+
+    /// Clients that connect to the Unix stream socket at `path`.
+    package init(unixPath path: String) {
+        self.port = 0
+        self.unixPath = path
+        self.namespacePath = nil
     }
 
     /// Starts `count` client threads of `style`.
@@ -67,7 +76,8 @@ package final class LoadGenerator: Sendable {
         var connection: RawHTTPConnection?
         while !stopping.load(ordering: .relaxed) {
             do {
-                let current = try connection ?? RawHTTPConnection(port: port)
+                let current =
+                    try connection ?? unixPath.map(RawHTTPConnection.init(unixPath:)) ?? RawHTTPConnection(port: port)
                 connection = current
                 let headers = style == .keepAlive ? [] : ["Connection: close"]
                 let response = try current.request(headers: headers, timeout: .seconds(5))

@@ -4,7 +4,7 @@ import Synchronization
 import Glibc
 #endif
 
-/// A tiny blocking HTTP/1.1 client over one TCP connection to 127.0.0.1, so a test controls keep-alive exactly: it
+/// A tiny blocking HTTP/1.1 client over one TCP connection to 127.0.0.1 (or one Unix socket connection), so a test controls keep-alive exactly: it
 /// sends what it is told, when it is told, and reads one response at a time (Content-Length bodies only).
 ///
 /// Sendable: the descriptor and the read buffer sit behind a lock, so a test may hand the connection to a thread of
@@ -41,6 +41,35 @@ package final class RawHTTPConnection: Sendable {
             }
         } catch {
             // Before `state` is set, so deinit cannot close the number again (maybe someone else's by then).
+            Glibc.close(descriptor)
+            throw error
+        }
+        state = Mutex(State(descriptor: descriptor))
+    }
+
+    /// Connects to the Unix stream socket at `path`.
+    ///
+    /// - Throws: ``PosixError`` from `connect`, e.g. `ENOENT` when the path is missing, `ECONNREFUSED` when nothing
+    ///   accepts on it.
+    package init(unixPath path: String) throws {
+        let descriptor = try posixCall("socket") {
+            socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        precondition(bytes.count < MemoryLayout.size(ofValue: address.sun_path), "socket path too long: \(path)")
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        do {
+            _ = try withUnsafePointer(to: &address) { pointer in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                    try posixCall("connect") { connect(descriptor, generic, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+                }
+            }
+        } catch {
             Glibc.close(descriptor)
             throw error
         }

@@ -18,8 +18,9 @@ public struct InheritedSocket: Sendable, Hashable, CustomStringConvertible {
     /// Its name from `LISTEN_FDNAMES`, or `nil` when none was given (systemd then says `unknown`).
     public let name: String?
 
-    /// A socket at `descriptor`, e.g. one a test or another protocol handed over. It must be a bound TCP socket in
-    /// listening state; adopting it (``ListenSource/inherited(_:)``) fails otherwise.
+    /// A socket at `descriptor`, e.g. one a test or another protocol handed over. For ``ListenSource/inherited(_:)``
+    /// it must be a stream socket (TCP or Unix) in listening state; adopting it fails otherwise. A datagram socket
+    /// (``isDatagram``, UDP) is for a datagram server, such as NIO's `DatagramBootstrap.withBoundSocket(_:)`.
     public init(descriptor: CInt, name: String? = nil) {
         self.descriptor = descriptor
         self.name = name
@@ -34,7 +35,8 @@ public struct InheritedSocket: Sendable, Hashable, CustomStringConvertible {
     /// thread-safe.
     ///
     /// - Throws: ``InheritedSocketError`` when a variable is malformed, `LISTEN_FDNAMES` has a different number of
-    ///   names than `LISTEN_FDS`, or a descriptor is not a listening socket.
+    ///   names than `LISTEN_FDS`, or a descriptor is neither a listening stream socket (TCP, Unix) nor a datagram
+    ///   socket (UDP).
     public static func fromEnvironment() throws(InheritedSocketError) -> [InheritedSocket] {
         let activated: [ActivatedSocket]
         do { activated = try SocketActivation.receive() } catch {
@@ -44,10 +46,17 @@ public struct InheritedSocket: Sendable, Hashable, CustomStringConvertible {
         var sockets: [InheritedSocket] = []
         for passed in activated {
             let socket = InheritedSocket(descriptor: passed.fd, name: named ? passed.name : nil)
-            try socket.checkListening()
+            if !socket.isDatagram { try socket.checkListening() }
             sockets.append(socket)
         }
         return sockets
+    }
+
+    /// Whether it is a datagram socket (`SOCK_DGRAM`: UDP), to serve with a datagram server rather than accept on.
+    public var isDatagram: Bool {
+        var type: CInt = 0
+        var length = socklen_t(MemoryLayout<CInt>.size)
+        return getsockopt(descriptor, SOL_SOCKET, SO_TYPE, &type, &length) == 0 && type == CInt(SOCK_DGRAM.rawValue)
     }
 
     /// `fd 3 (name)`.

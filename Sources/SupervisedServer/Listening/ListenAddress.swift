@@ -2,27 +2,50 @@ public import NIOCore
 internal import SystemdSupport
 
 /// A host and port to listen on, written `ADDR:PORT` as in `SUPERVISOR_LISTEN`: `127.0.0.1:8080`, `0.0.0.0:80`,
-/// `localhost:8080`, and IPv6 in brackets, `[::1]:8080`.
+/// `localhost:8080`, and IPv6 in brackets, `[::1]:8080`; a UDP one is written `udp:127.0.0.1:5353`.
 ///
 /// The host is kept as written; it is resolved when the socket is bound, so a name that does not resolve fails then.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
-    /// The host name or IP address, without brackets.
-    public var host: String
-    /// The TCP port, `0...65535`; `0` lets the kernel choose a free port.
-    public var port: Int
-
-    /// An address from its parts. The values are not checked here; binding fails on a bad host or port.
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
+    /// The transport protocol.
+    public enum Transport: Sendable, Hashable {
+        case tcp
+        case udp
     }
 
-    /// Parses `ADDR:PORT` or `[IPV6]:PORT`.
+    /// The host name or IP address, without brackets.
+    public var host: String
+    /// The port, `0...65535`; `0` lets the kernel choose a free port.
+    public var port: Int
+    /// TCP, or UDP (`udp:` in the text).
+    public var transport: Transport
+
+    /// An address from its parts. The values are not checked here; binding fails on a bad host or port.
+    public init(host: String, port: Int, transport: Transport = .tcp) {
+        self.host = host
+        self.port = port
+        self.transport = transport
+    }
+
+    /// Parses `ADDR:PORT` or `[IPV6]:PORT`, each optionally after `tcp:` or `udp:`.
     ///
     /// - Throws: ``ListenAddressError`` when the text has no port, the port is not a number in `0...65535`, the host
-    ///   is empty, or an IPv6 address is not in brackets.
-    public init(parsing text: some StringProtocol) throws(ListenAddressError) {
-        let text = String(text)
+    ///   is empty, or an IPv6 address is not in brackets; and for `unix:`, a socket the supervisor binds and passes in
+    ///   `LISTEN_FDS`.
+    public init(parsing input: some StringProtocol) throws(ListenAddressError) {
+        var text = String(input)
+        if text.hasPrefix("unix:") {
+            throw ListenAddressError(
+                text: text,
+                reason: "a Unix socket is bound by the supervisor (listen-mode shared) and passed in LISTEN_FDS, "
+                    + "which this process did not get")
+        }
+        var transport = Transport.tcp
+        if text.hasPrefix("udp:") {
+            transport = .udp
+            text.removeFirst(4)
+        } else if text.hasPrefix("tcp:") {
+            text.removeFirst(4)
+        }
         let host: Substring
         let portText: Substring
         if text.hasPrefix("[") {
@@ -51,7 +74,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         guard let port = Int(portText), (0...65535).contains(port) else {
             throw ListenAddressError(text: text, reason: "the port '\(portText)' is not a number in 0...65535")
         }
-        self.init(host: String(host), port: port)
+        self.init(host: String(host), port: port, transport: transport)
     }
 
     /// The address a socket is bound to, or `nil` for a UNIX domain socket (it has no host and port).
@@ -80,8 +103,10 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
         return try parseList(value)
     }
 
-    /// `host:port`, with IPv6 hosts in brackets: the form ``init(parsing:)`` reads.
-    public var description: String { ServiceEnvironment.address(host: host, port: port) }
+    /// `host:port`, with IPv6 hosts in brackets, after `udp:` for UDP: the form ``init(parsing:)`` reads.
+    public var description: String {
+        (transport == .udp ? "udp:" : "") + ServiceEnvironment.address(host: host, port: port)
+    }
 }
 
 /// A listen address that does not parse, with the text and what is wrong with it.

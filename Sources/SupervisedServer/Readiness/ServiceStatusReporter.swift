@@ -17,12 +17,26 @@ public struct ServiceStatusReporter: Sendable {
         self.notifier = notifier
     }
 
-    /// Sends `READY=1` with `STATUS=listening on 127.0.0.1:8080, …`. Call it once every socket listens, not before:
-    /// on `READY=1` the supervisor counts this instance as serving and starts stopping the ones it replaces.
+    /// Sends `READY=1` with `STATUS=listening on 127.0.0.1:8080, unix:/run/app.sock, udp:127.0.0.1:5353, …`. Call it
+    /// once every socket listens, not before: on `READY=1` the supervisor counts this instance as serving and starts
+    /// stopping the ones it replaces.
+    ///
+    /// - Parameters:
+    ///   - addresses: The stream sockets' addresses (TCP, Unix).
+    ///   - datagram: The datagram sockets' addresses (UDP).
     @discardableResult
-    public func reportListening(on addresses: [SocketAddress]) -> Bool {
-        let names = addresses.map { address in ListenAddress(address).map(\.description) ?? "\(address)" }
+    public func reportListening(on addresses: [SocketAddress], datagram: [SocketAddress] = []) -> Bool {
+        let names =
+            addresses.map { Self.name(of: $0, datagram: false) } + datagram.map { Self.name(of: $0, datagram: true) }
         return notifier.ready(status: "listening on \(names.joined(separator: ", "))")
+    }
+
+    /// `127.0.0.1:8080`, `udp:[::1]:5353`, `unix:/run/app.sock`.
+    public static func name(of address: SocketAddress, datagram: Bool) -> String {
+        if let path = address.pathname { return "unix:\(path)" }
+        guard var listen = ListenAddress(address) else { return "\(address)" }
+        if datagram { listen.transport = .udp }
+        return listen.description
     }
 
     /// Reports a drain step: `STOPPING=1` with `STATUS=draining: N connections` when it starts, then

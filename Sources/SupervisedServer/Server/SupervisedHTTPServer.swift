@@ -69,6 +69,20 @@ public final class SupervisedHTTPServer: Sendable {
         responder: HTTPResponder
     ) async throws -> SupervisedHTTPServer {
         precondition(!sources.isEmpty, "SupervisedHTTPServer.start needs at least one listen source")
+        for source in sources {
+            let datagram: Bool
+            switch source {
+            case .address(let address): datagram = address.transport == .udp
+            case .inherited(let socket): datagram = socket.isDatagram
+            }
+            if datagram {
+                throw ListenError(
+                    source: source,
+                    underlying: InheritedSocketError(
+                        "it is a UDP socket, and an HTTP server needs a stream socket (TCP or Unix); serve it with a "
+                            + "datagram server"))
+            }
+        }
         let tracker = ConnectionTracker()
         let bootstrap = makeBootstrap(
             group: eventLoopGroup,

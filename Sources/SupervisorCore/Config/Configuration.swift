@@ -12,6 +12,10 @@ package struct Configuration: Equatable, Sendable {
     package var kernelMigrate: KernelMigrate
     /// The accept-queue length of the sockets the supervisor binds.
     package var backlog: Int32
+    /// The receive buffer asked for the UDP sockets the supervisor binds, in bytes.
+    package var receiveBuffer: Int32
+    /// Who may connect to the Unix sockets the supervisor binds.
+    package var socketPermissions: SocketPermissions
     package var readiness: ReadinessProbe
     /// Each instance's admin port is this plus its slot (`SUPERVISOR_ADMIN_PORT`), for per-instance probes.
     package var adminPortBase: UInt16?
@@ -80,6 +84,21 @@ package struct Configuration: Equatable, Sendable {
                 "listen-mode \(listenMode.rawValue) needs at least one listen address to bind; add --listen ADDRESS:PORT"
             )
         }
+        for address in listen where address.kind == .unix && listenMode != .shared {
+            throw ConfigurationError(
+                "listen address \(address) needs listen-mode shared, not \(listenMode.rawValue): a Unix socket's path "
+                    + "names one socket, so the supervisor binds it once and every instance shares it (SO_REUSEPORT "
+                    + "does not spread connections over Unix sockets, and an instance binding it would replace the "
+                    + "others' socket); add --listen-mode shared")
+        }
+        let receiveBuffer = layer.value(Settings.receiveBuffer)
+        guard (4096...(1 << 30)).contains(receiveBuffer) else {
+            throw ConfigurationError("receive-buffer must be between 4096 and 1073741824 bytes, not \(receiveBuffer)")
+        }
+        self.receiveBuffer = Int32(receiveBuffer)
+        socketPermissions = try SocketPermissions(
+            mode: layer.value(Settings.socketMode), user: layer.value(Settings.socketUser),
+            group: layer.value(Settings.socketGroup))
         kernelMigrate = layer.value(Settings.kernelMigrate)
         let backlog = layer.value(Settings.backlog)
         guard (1...65535).contains(backlog) else {
@@ -89,6 +108,12 @@ package struct Configuration: Equatable, Sendable {
         readiness = layer.value(Settings.ready)
         if readiness == .listen && listen.isEmpty {
             throw ConfigurationError("ready = listen needs at least one listen address; add --listen ADDRESS:PORT")
+        }
+        if readiness == .listen && listenMode == .app && !listen.contains(where: { $0.kind == .tcp }) {
+            throw ConfigurationError(
+                "ready = listen in listen-mode app watches for a TCP listening socket, and every listen address is "
+                    + "UDP; use ready = notify (READY=1), or listen-mode reuseport or shared, where the supervisor "
+                    + "binds the sockets and watches the instance wait on them")
         }
         adminPortBase = layer.value(Settings.adminPortBase)
         // Two ports per slot: while an instance is replaced, the old and the new one run side by side.
@@ -113,6 +138,14 @@ package struct Configuration: Equatable, Sendable {
         watchdog = layer.value(Settings.watchdogSec)
         if let watchdog, watchdog <= .zero { throw ConfigurationError("watchdog-sec must be longer than 0 s") }
         health = layer.value(Settings.health)
+        if let health, health.kind == .udp {
+            throw ConfigurationError(
+                "health \(health): the health endpoint speaks HTTP, over TCP or a Unix socket; use ADDRESS:PORT or "
+                    + "unix:/PATH")
+        }
+        if let health, health.kind == .unix, listen.contains(where: { $0.unnamed == health.unnamed }) {
+            throw ConfigurationError("health \(health) is also a listen address; give the health endpoint its own path")
+        }
         minReady = layer.value(Settings.minReady)
         guard (1...instances).contains(minReady) else {
             throw ConfigurationError(
@@ -191,7 +224,7 @@ package struct Configuration: Equatable, Sendable {
         if url.usesAdminPort && adminPortBase == nil {
             throw ConfigurationError("\(setting) probe \(url) uses {port}, which needs --admin-port-base")
         }
-        let servicePorts = Set(listen.map(\.port))
+        let servicePorts = Set(listen.compactMap(\.tcpPort))
         for slot in 0..<instances {
             // Old and new instance of a slot side by side: the first two ports matter.
             let ports = adminPorts(base: Int(adminPortBase ?? 0), instances: instances, slot: slot).prefix(2)

@@ -11,9 +11,9 @@ package enum Settings {
     )
 
     package static let listen = Setting(
-        "listen", .list(of: .address), default: [], hidesDefault: true, valueName: "[name=]address:port",
-        help: "An address the instances serve on, exported to them as SUPERVISOR_LISTEN; repeatable. NAME= names "
-            + "the socket (LISTEN_FDNAMES).")
+        "listen", .list(of: .address), default: [], hidesDefault: true, valueName: "[name=]address",
+        help: "An address the instances serve on: ADDR:PORT (TCP), udp:ADDR:PORT or unix:/PATH (shared mode only); "
+            + "exported to them as SUPERVISOR_LISTEN; repeatable. NAME= names the socket (LISTEN_FDNAMES).")
 
     package static let listenMode = Setting(
         "listen-mode", .choice("a listen mode"), default: ListenMode.app, valueName: "mode",
@@ -28,6 +28,23 @@ package enum Settings {
     package static let backlog = Setting(
         "backlog", .integer, default: 1024, valueName: "count",
         help: "Accept-queue length of the sockets the supervisor binds.")
+
+    package static let receiveBuffer = Setting(
+        "receive-buffer", .integer, default: 4 << 20, valueName: "bytes",
+        help: "Receive buffer of the UDP sockets the supervisor binds (SO_RCVBUF): datagrams wait there while no "
+            + "instance reads. Above net.core.rmem_max it needs root (SO_RCVBUFFORCE).")
+
+    package static let socketMode = Setting(
+        "socket-mode", .text, default: "0660", valueName: "mode",
+        help: "The file mode of the Unix sockets the supervisor binds (listen and health), in octal.")
+
+    package static let socketUser = Setting(
+        "socket-user", .text, defaultText: "the supervisor's user", valueName: "user",
+        help: "The owner of the Unix sockets the supervisor binds (name or uid; another user needs root).")
+
+    package static let socketGroup = Setting(
+        "socket-group", .text, defaultText: "the supervisor's group", valueName: "group",
+        help: "The group of the Unix sockets the supervisor binds, e.g. the reverse proxy's (www-data).")
 
     package static let ready = Setting(
         "ready", .readiness, default: ReadinessProbe.notify, valueName: "probe",
@@ -63,8 +80,8 @@ package enum Settings {
         help: "Failed liveness probes in a row that get an instance replaced.")
 
     package static let health = Setting(
-        "health", .address, defaultText: "off", valueName: "address:port",
-        help: "Serve /healthz, /readyz, /status and /metrics over HTTP on this address.")
+        "health", .address, defaultText: "off", valueName: "address",
+        help: "Serve /healthz, /readyz, /status and /metrics over HTTP on this address: ADDR:PORT or unix:/PATH.")
 
     package static let minReady = Setting(
         "min-ready", .integer, default: 1, valueName: "count", help: "Ready instances needed for /readyz to answer 200."
@@ -127,7 +144,8 @@ package enum Settings {
 
     /// Every setting, in the order help lists them and errors suggest them.
     package static let all: [any AnySetting] = [
-        name, instances, listen, listenMode, kernelMigrate, backlog, ready, readyTimeout, adminPortBase, watchdogSec,
+        name, instances, listen, listenMode, kernelMigrate, backlog, receiveBuffer, socketMode, socketUser,
+        socketGroup, ready, readyTimeout, adminPortBase, watchdogSec,
         liveness, livenessInterval, livenessThreshold, health, minReady, shutdownDelay, stopSignal, drainTimeout,
         maxSurge, bake, maxDraining, controlSocket, controlGroup, user, group, environment, command,
     ]

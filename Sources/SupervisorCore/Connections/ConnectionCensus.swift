@@ -31,7 +31,7 @@ package enum ConnectionCensus {
         /// wildcard for an IPv4 address, whose IPv4 connections the kernel lists as IPv6: both families are asked.
         package init(key: InstanceID, pid: Int32, listen addresses: [ListenAddress], bindsItself: Bool) {
             self.init(
-                key: key, pid: pid, ports: Set(addresses.map(\.port)),
+                key: key, pid: pid, ports: Set(addresses.compactMap(\.tcpPort)),
                 ipv4: bindsItself || addresses.contains { !$0.isIPv6 },
                 ipv6: bindsItself || addresses.contains(where: \.isIPv6))
         }

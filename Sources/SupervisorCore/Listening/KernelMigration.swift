@@ -82,8 +82,13 @@ package struct LosslessState: Equatable, Sendable, CustomStringConvertible {
     /// Why not, e.g. `tcp_migrate_req=0`; `nil` when lossless.
     package let reason: String?
 
-    package init(mode: ListenMode, migration: KernelMigration.Outcome) {
+    /// - Parameter udp: whether a listen address is UDP; in `app` mode its sockets are the instances' own, and the
+    ///   datagrams queued on one are lost when it closes, whatever `tcp_migrate_req` says.
+    package init(mode: ListenMode, migration: KernelMigration.Outcome, udp: Bool = false) {
         switch (mode, migration.migrates) {
+        case (.app, _) where udp:
+            lossless = false
+            reason = "UDP sockets of the instances' own"
         case (.reuseport, _), (.shared, _), (.app, true):
             lossless = true
             reason = nil

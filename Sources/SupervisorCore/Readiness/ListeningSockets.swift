@@ -2,7 +2,8 @@
 import Glibc
 #endif
 
-/// A TCP socket in LISTEN state, from `/proc/net/tcp` or `/proc/net/tcp6`.
+/// A TCP socket in LISTEN state, from `/proc/net/tcp` or `/proc/net/tcp6`, or a bound UDP socket, from
+/// `/proc/net/udp` or `/proc/net/udp6`.
 package struct ListeningSocket: Equatable, Sendable {
     package let port: UInt16
     /// The local address as the kernel prints it (hex); all zeros for a wildcard address.
@@ -12,13 +13,14 @@ package struct ListeningSocket: Equatable, Sendable {
     /// Whether the socket listens on every address of its family.
     package var isWildcard: Bool { hexAddress.allSatisfy { $0 == "0" } }
 
-    /// The LISTEN sockets in the text of `/proc/net/tcp` or `/proc/net/tcp6`.
-    package static func parse(procNetTCP text: String) -> [ListeningSocket] {
+    /// The LISTEN sockets in the text of `/proc/net/tcp` or `/proc/net/tcp6`; with `state` `07` (`TCP_CLOSE`, as
+    /// the kernel prints an unconnected UDP socket), the bound sockets of `/proc/net/udp` or `/proc/net/udp6`.
+    package static func parse(procNetTCP text: String, state: Substring = "0A") -> [ListeningSocket] {
         var sockets: [ListeningSocket] = []
         for line in text.split(separator: "\n").dropFirst() {
             let fields = line.split(separator: " ")
             // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
-            guard fields.count >= 10, fields[3] == "0A" else { continue }
+            guard fields.count >= 10, fields[3] == state else { continue }
             let local = fields[1].split(separator: ":")
             guard local.count == 2, let port = UInt16(local[1], radix: 16), let inode = UInt64(fields[9]) else {
                 continue
@@ -32,6 +34,13 @@ package struct ListeningSocket: Equatable, Sendable {
     package static func current() -> [ListeningSocket] {
         ["/proc/net/tcp", "/proc/net/tcp6"].flatMap { path in
             FileText.read(path).map { parse(procNetTCP: $0) } ?? []
+        }
+    }
+
+    /// Every unconnected (bound) UDP socket of this network namespace, IPv4 and IPv6.
+    package static func currentUDP() -> [ListeningSocket] {
+        ["/proc/net/udp", "/proc/net/udp6"].flatMap { path in
+            FileText.read(path).map { parse(procNetTCP: $0, state: "07") } ?? []
         }
     }
 

@@ -8,20 +8,23 @@ package struct PortConflict: Equatable, Sendable, CustomStringConvertible {
     package var description: String {
         let owner = pid.map { "pid \($0)\(command.map { " (\($0))" } ?? "")" } ?? "a process of another user"
         return
-            "port \(address.port) (\(address)) is already in use by \(owner); stop it or choose another --listen port"
+            "\(address.kind == .udp ? "UDP port" : "port") \(address.port) (\(address)) is already in use by \(owner); "
+            + "stop it or choose another --listen port"
     }
 
-    /// Conflicts for `addresses`, ignoring sockets held by `ownProcesses`.
+    /// Conflicts for the TCP and UDP addresses among `addresses`, ignoring sockets held by `ownProcesses`. (A Unix
+    /// socket's path is checked when it is bound: ``UnixListener``.)
     package static func find(
         for addresses: [ListenAddress],
         ignoring ownProcesses: Set<Int32> = []
     ) -> [PortConflict] {
-        let sockets = ListeningSocket.current()
+        let tcp = ListeningSocket.current()
+        let udp = addresses.contains { $0.kind == .udp } ? ListeningSocket.currentUDP() : []
         var conflicts: [PortConflict] = []
         var table: ProcessTable?
         var inodesByProcess: [Int32: Set<UInt64>] = [:]
-        for address in addresses {
-            let overlapping = sockets.filter { address.overlaps($0) }
+        for address in addresses where address.kind != .unix {
+            let overlapping = (address.kind == .udp ? udp : tcp).filter { address.overlaps($0) }
             guard !overlapping.isEmpty else { continue }
             if table == nil {
                 table = .current()

@@ -140,7 +140,9 @@ extension Supervisor {
                 }
             }
             try applyKernelMigration(for: configuration)
+            warnAboutUnixPaths()
             try listeners.prepare(configuration)
+            if let warning = listeners.takeReceiveBufferWarning() { logger.warning("\(warning)") }
             configurations.loaded = configuration
             configurations.loadedFile = fileBytes
             return .configurationLoaded(configuration.policy)

@@ -69,7 +69,7 @@ extension Supervisor {
             process = try processes.launch(launch, nullDevice: nullDevice)
         } catch {
             notify.close()
-            return .spawnFailed(id, error.description)
+            return .spawnFailed(id, "\(error)")
         }
         let label = "[\(configuration.name)\(slot) g\(generation.number) pid \(process.pid)]"
         let output = InstanceOutput(fd: process.outputFD, label: label, log: standardError, queue: ioQueue)
@@ -280,13 +280,13 @@ extension Supervisor {
         // One look at the processes and the sockets for every instance that starts.
         let table = ProcessTable.current()
         let ports = Set(
-            starting.filter { $0.1.listenerInodes.isEmpty }.flatMap { $0.1.configuration.listen.map(\.port) })
+            starting.filter { $0.1.listenerInodes.isEmpty }.flatMap { $0.1.configuration.listen.compactMap(\.tcpPort) })
         let sockets = ports.isEmpty ? [] : ListenProbe.listeningSockets(onPorts: ports)
         for (record, running) in starting {
             // An inherited socket listens from the start: there, the program must wait for connections on it.
             let listening =
                 running.listenerInodes.isEmpty
-                ? ListenProbe(ports: running.configuration.listen.map(\.port)).isListening(
+                ? ListenProbe(ports: running.configuration.listen.compactMap(\.tcpPort)).isListening(
                     pid: running.pid, table: table, sockets: sockets)
                 : InheritedSocketProbe(inodes: running.listenerInodes).isAccepting(pid: running.pid, table: table)
             if listening {

@@ -7,7 +7,7 @@ import Glibc
 
 extension Supervisor {
     /// Takes the sockets systemd passed: those of an earlier supervisor that its file descriptor store kept (see
-    /// ``adoptStoredSocket(_:named:bound:for:configuration:)``), and those of socket activation that match a `listen`
+    /// ``adoptStoredSocket(_:named:for:configuration:)``), and those of socket activation that match a `listen`
     /// address, by name (`FileDescriptorName=`) or by bound address, for the `shared` mode; closes the others.
     /// Returns the addresses they serve.
     func adoptActivatedSockets(for configuration: Configuration) -> Set<ListenAddress> {
@@ -18,12 +18,10 @@ extension Supervisor {
             activated = []
         }
         for socket in activated {
-            let bound = TCPListener.boundAddress(of: socket.fd)
+            let bound = ListenAddress(boundTo: socket.fd)
             if let bound, let key = ListenerKey(storeName: socket.name, address: bound) {
-                if adoptStoredSocket(
-                    socket.fd, named: socket.name, bound: bound, for: key, configuration: configuration)
-                {
-                    adopted.insert(bound.unnamed)
+                if adoptStoredSocket(socket.fd, named: socket.name, for: key, configuration: configuration) {
+                    adopted.insert(key.address)
                 }
                 continue
             }
@@ -50,7 +48,6 @@ extension Supervisor {
     private func adoptStoredSocket(
         _ fd: Int32,
         named name: String,
-        bound: ListenAddress,
         for key: ListenerKey,
         configuration: Configuration
     ) -> Bool {
@@ -61,7 +58,7 @@ extension Supervisor {
             return false
         }
         let text =
-            "serving \(bound) on the socket an earlier supervisor kept in systemd's file descriptor store "
+            "serving \(key.address) on the socket an earlier supervisor kept in systemd's file descriptor store "
             + "('\(name)'): connections that arrived meanwhile waited in its queue"
         logger.notice("\(text)")
         listeners.adoptStored(fd, for: key)
@@ -85,7 +82,9 @@ extension Supervisor {
                 "kernel-migrate = on, but net.ipv4.tcp_migrate_req cannot be set to 1 (\(reason)); add "
                     + "'\(KernelMigration.sysctlLine)' to /etc/sysctl.d/ or use kernel-migrate = auto")
         }
-        lossless = LosslessState(mode: configuration.listenMode, migration: outcome)
+        lossless = LosslessState(
+            mode: configuration.listenMode, migration: outcome, udp: configuration.listen.contains { $0.kind == .udp })
+        warnAboutUDPInAppMode(configuration)
         guard let (isWarning, text) = KernelMigration.message(for: outcome, mode: configuration.listenMode) else {
             return
         }
@@ -98,11 +97,38 @@ extension Supervisor {
         }
     }
 
+    /// Warns about each Unix socket path that no longer names the supervisor's socket (checked at each reload):
+    /// clients that connect to the path do not reach the instances, and a reload cannot change that, since the
+    /// instances keep the socket they have.
+    func warnAboutUnixPaths() {
+        for (address, problem) in listeners.unixPathProblems() {
+            let text =
+                "\(address) no longer names the supervisor's socket: \(problem) (only the supervisor should bind or "
+                + "remove it; keep its directory writable only by the supervisor's user). Clients that connect to "
+                + "the path do not reach the instances; restart the supervisor to bind it again"
+            logger.warning("\(text)")
+        }
+    }
+
+    /// Warns once that in `app` mode the UDP sockets are the instances' own, so a reload loses what is queued on an
+    /// old instance's socket when it exits.
+    func warnAboutUDPInAppMode(_ configuration: Configuration) {
+        guard configuration.listenMode == .app, !warnedAboutUDP,
+            let udp = configuration.listen.first(where: { $0.kind == .udp })
+        else { return }
+        warnedAboutUDP = true
+        let text =
+            "listen-mode app with \(udp): each instance binds its own UDP socket, and the datagrams queued on an old "
+            + "instance's socket when it exits are lost at every reload; use --listen-mode reuseport or shared, "
+            + "where the supervisor binds the sockets and they stay open across reloads"
+        logger.warning("\(text)")
+    }
+
     /// The sockets an instance receives, with their names, binding what is missing.
     func listenerDescriptors(
         for configuration: Configuration,
         slot: Slot
-    ) throws(SystemCallError) -> [(fd: Int32, name: String)] {
+    ) throws(SystemFailure) -> [(fd: Int32, name: String)] {
         let descriptors = try listeners.descriptors(for: configuration, slot: slot)
         return zip(descriptors, configuration.listen).map { ($0, $1.name ?? "") }
     }

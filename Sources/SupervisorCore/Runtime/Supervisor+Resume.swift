@@ -124,7 +124,8 @@ extension Supervisor {
         }
         listeners.restore(
             state.listeners.map { ($0.key, $0.descriptor) },
-            activated: state.activated.map { ($0.address, $0.descriptor) })
+            activated: state.activated.map { ($0.address, $0.descriptor) },
+            ownFiles: Set(state.listeners.filter { $0.ownsFile == true }.map(\.key)))
         for instance in state.instances {
             guard let configuration = configurations[instance.generation] else {
                 close(instance.notifyDescriptor)
@@ -156,6 +157,9 @@ extension Supervisor {
             lifeline = LifelineLink(pid: pid, fd: fd)
         }
         healthSocket = state.descriptors.health
+        if let health = initialConfiguration.health, health.kind == .unix {
+            healthSocketFile = UnixListener.FileIdentity.ofSocket(at: health.path)
+        }
         lastStatusLine = state.lastStatusLine
         warnedAboutMigration = state.warnedAboutMigration
         metrics.restore(state.metrics)

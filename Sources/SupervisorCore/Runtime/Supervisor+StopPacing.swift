@@ -116,7 +116,7 @@ extension Supervisor {
     }
 
     private func signalAndWatch(_ signal: UnixSignal, to pid: Int32, _ instance: AppModeInstance) {
-        let ports = Set(instance.configuration.listen.map(\.port))
+        let ports = Set(instance.configuration.listen.compactMap(\.tcpPort))
         let inodes = Set(ListenProbe.listening(by: instance.leader, on: ports).map(\.inode))
         send(signal, to: pid)
         guard !inodes.isEmpty else {

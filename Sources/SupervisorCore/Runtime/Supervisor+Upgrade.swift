@@ -243,7 +243,10 @@ extension Supervisor {
             arguments: executable.arguments, environment: inheritedEnvironment, executablePath: executable.path,
             machine: machine, files: files, instances: running, retainedLines: instances.retainedLines,
             processes: processes.held.map { HandoverState.HeldProcess(pid: $0.pid, descriptor: $0.descriptor) },
-            listeners: listeners.held.map { HandoverState.Listener(key: $0.key, descriptor: $0.fd) },
+            listeners: listeners.held.map { [ownFiles = listeners.ownFiles] in
+                HandoverState.Listener(
+                    key: $0.key, descriptor: $0.fd, ownsFile: ownFiles.contains($0.key) ? true : nil)
+            },
             activated: listeners.activatedSockets.map {
                 HandoverState.ActivatedListener(address: $0.address, descriptor: $0.fd)
             },

@@ -93,6 +93,7 @@ package final class Supervisor {
     let migration = KernelMigration()
     var lossless = LosslessState(mode: .shared, migration: .alreadyEnabled)
     var warnedAboutMigration = false
+    var warnedAboutUDP = false
 
     var machine = RolloutMachine()
     /// The configuration of each generation that runs, and the one loaded for the next.
@@ -139,6 +140,8 @@ package final class Supervisor {
     /// The health endpoint's listening socket, bound here so that an upgrade hands it over; the endpoint serves a
     /// duplicate of it.
     package internal(set) var healthSocket: Int32?
+    /// The health endpoint's Unix socket file, removed at stop while its path names it.
+    var healthSocketFile: UnixListener.FileIdentity?
     /// The upgrade in progress, if any.
     var upgrade: UpgradeInProgress?
     /// The last upgrades of this supervisor (at most ``UpgradeRecord/kept``), oldest first, and how many there were.
@@ -237,9 +240,17 @@ package final class Supervisor {
         }
         do throws(SystemFailure) {
             try supervisor.listeners.prepare(configuration)
+            if let warning = supervisor.listeners.takeReceiveBufferWarning() { supervisor.logger.warning("\(warning)") }
             try RuntimeDirectory.preparePrivate(supervisor.notifyDirectory)
             if let health = configuration.health {
-                supervisor.healthSocket = try TCPListener.bindExclusive(health)
+                if health.kind == .unix {
+                    let bound = try UnixListener.bind(
+                        health, backlog: 128, permissions: configuration.socketPermissions)
+                    supervisor.healthSocket = bound.fd
+                    supervisor.healthSocketFile = bound.identity
+                } else {
+                    supervisor.healthSocket = try IPListener.bindExclusive(health)
+                }
             }
         } catch {
             throw .system(error)
@@ -300,6 +311,10 @@ package final class Supervisor {
             if exitCode != nil { break }
         }
         timers.cancel()
+        listeners.removeSocketFiles()
+        if let path = initialConfiguration.health?.path, let file = healthSocketFile {
+            UnixListener.remove(path, ifNaming: file)
+        }
         await stopOrphans()
         await closeLifeline()
         // Let the last replies (the result of `stop`) reach their clients, but do not wait on a client that does not

@@ -45,6 +45,14 @@ package struct HandoverState: Codable, Sendable {
     package struct Listener: Codable, Sendable {
         package var key: ListenerKey
         package var descriptor: Int32
+        /// A Unix socket whose path the supervisor bound (and removes at stop); `nil` in states before it existed.
+        package var ownsFile: Bool?
+
+        package init(key: ListenerKey, descriptor: Int32, ownsFile: Bool? = nil) {
+            self.key = key
+            self.descriptor = descriptor
+            self.ownsFile = ownsFile
+        }
     }
 
     /// A socket systemd passed that no instance has taken yet.

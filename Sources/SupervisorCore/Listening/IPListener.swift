@@ -5,11 +5,13 @@ package import SystemdSupport
 import Glibc
 #endif
 
-/// Listening TCP sockets the supervisor binds for the `reuseport` and `shared` listen modes.
-package enum TCPListener {
-    /// Binds a listening socket at `address` with `SO_REUSEADDR` and `SO_REUSEPORT`, close-on-exec (the spawner
-    /// passes it on explicitly), with the given accept-queue length. `TCP_DEFER_ACCEPT` stays off, and `[::]` keeps
-    /// the kernel's dual-stack default, so every socket of a port behaves the same.
+/// The TCP and UDP sockets the supervisor binds for the `reuseport` and `shared` listen modes, and the health
+/// endpoint's.
+package enum IPListener {
+    /// Binds a socket at `address` with `SO_REUSEADDR` and `SO_REUSEPORT`, close-on-exec (the spawner passes it on
+    /// explicitly): for TCP a listening socket with the given accept-queue length, for UDP a bound datagram socket.
+    /// `TCP_DEFER_ACCEPT` stays off, and `[::]` keeps the kernel's dual-stack default, so every socket of a port
+    /// behaves the same.
     ///
     /// - Throws: ``SystemCallError`` naming the call and the address, e.g. `bind 0.0.0.0:80 failed: Permission
     ///   denied`.
@@ -34,11 +36,27 @@ package enum TCPListener {
         }
     }
 
+    /// Sets a UDP socket's receive buffer to `bytes`: with `SO_RCVBUFFORCE` where permitted (root), else with
+    /// `SO_RCVBUF`, which `net.core.rmem_max` caps. Returns the bytes it got (half of what the kernel reports, which
+    /// doubles the value for its bookkeeping).
+    package static func setReceiveBuffer(_ fd: Int32, bytes: Int32) -> Int32 {
+        var value = bytes
+        let size = socklen_t(MemoryLayout<Int32>.size)
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &value, size) != 0 {
+            _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &value, size)
+        }
+        var got: Int32 = 0
+        var length = size
+        guard getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &length) == 0 else { return 0 }
+        return got / 2
+    }
+
     private static func bind(_ address: ListenAddress, backlog: Int32, reusePort: Bool) throws(SystemCallError) -> Int32
     {
         let family = address.isIPv6 ? AF_INET6 : AF_INET
+        let type = address.kind == .udp ? SOCK_DGRAM : SOCK_STREAM
         let fd = try systemCall("socket", subject: address.description) {
-            socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            socket(family, Int32(type.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         }
         do {
             var one: Int32 = 1
@@ -54,46 +72,13 @@ package enum TCPListener {
             try withSocketAddress(address) { pointer, length throws(SystemCallError) in
                 try systemCall("bind", subject: address.description) { Glibc.bind(fd, pointer, length) }
             }
-            try systemCall("listen", subject: address.description) { listen(fd, backlog) }
+            if address.kind == .tcp {
+                try systemCall("listen", subject: address.description) { listen(fd, backlog) }
+            }
             return fd
         } catch {
             close(fd)
             throw error
-        }
-    }
-
-    /// The address a socket is bound to, or `nil` when it is not an IPv4 or IPv6 TCP socket.
-    package static func boundAddress(of fd: Int32) -> ListenAddress? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let result = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard result == 0 else { return nil }
-        func text(_ family: Int32, _ raw: UnsafeRawPointer) -> String {
-            var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            inet_ntop(family, raw, &buffer, socklen_t(buffer.count))
-            return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        }
-        switch Int32(storage.ss_family) {
-        case AF_INET:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { address in
-                    var raw = address.pointee.sin_addr
-                    let host = text(AF_INET, &raw)
-                    return ListenAddress(host: host, port: UInt16(bigEndian: address.pointee.sin_port))
-                }
-            }
-        case AF_INET6:
-            return withUnsafePointer(to: &storage) {
-                $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { address in
-                    var raw = address.pointee.sin6_addr
-                    let host = text(AF_INET6, &raw)
-                    return ListenAddress(host: host, port: UInt16(bigEndian: address.pointee.sin6_port))
-                }
-            }
-        default:
-            return nil
         }
     }
 
