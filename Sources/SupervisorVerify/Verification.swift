@@ -7,6 +7,8 @@ package struct VerificationPlan: Sendable {
     /// Where the load goes (a wildcard listen address is reached on loopback).
     package var host: String
     package var port: Int
+    /// The Unix socket the load goes to instead of `host` and `port`, for a `unix:` listen address.
+    package var unixPath: String?
     package var path: String
     /// `keep-alive` and/or `new-connection`, in order.
     package var styles: [String]
@@ -44,6 +46,13 @@ package struct VerificationPlan: Sendable {
         self.startTimeout = startTimeout
     }
 
+    /// Where the load goes, as the report and the progress lines show it: `127.0.0.1:8080`, `[::1]:8080`,
+    /// `unix:/run/app.sock`.
+    package var target: String {
+        if let unixPath { return "unix:\(unixPath)" }
+        return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
     /// The connection styles this knows.
     package static let knownStyles = [LoadSettings.Style.keepAlive.rawValue, LoadSettings.Style.newConnection.rawValue]
 }
@@ -67,17 +76,20 @@ package enum Verification {
         }
         report.server = VerificationReport.Server(
             command: status.command, instances: status.instancesWanted,
-            listen: status.listen.first ?? "\(plan.host):\(plan.port)", listenMode: status.listenMode,
+            listen: status.listen.first ?? plan.target, listenMode: status.listenMode,
             readiness: status.readiness, stopSignal: plan.stopSignal, drainTimeoutSeconds: plan.drainTimeout.seconds,
             lossless: status.lossless, losslessReason: status.losslessReason)
         let address: SocketAddress
         do {
-            address = try SocketAddress(ipAddress: plan.host, port: plan.port)
+            address =
+                try plan.unixPath.map { try SocketAddress(unixDomainSocketPath: $0) }
+                ?? SocketAddress(ipAddress: plan.host, port: plan.port)
         } catch {
-            report.problems.append("cannot send load to \(plan.host):\(plan.port): \(error)")
+            report.problems.append("cannot send load to \(plan.target): \(error)")
             return report
         }
-        let host = plan.host.contains(":") ? "[\(plan.host)]:\(plan.port)" : "\(plan.host):\(plan.port)"
+        // The Host header: a Unix socket has no host name, and servers behind one expect some (RFC 9112, 3.2).
+        let host = plan.unixPath == nil ? plan.target : "localhost"
         for name in plan.styles {
             guard let style = LoadSettings.Style(rawValue: name) else { continue }
             let settings = LoadSettings(

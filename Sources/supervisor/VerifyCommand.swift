@@ -78,8 +78,10 @@ struct VerifyCommand: AsyncParsableCommand {
         let environment = SystemInfo.environment()
         let workDirectory = try Self.makeWorkDirectory(environment: environment)
         let (source, configuration) = try privateSource(in: workDirectory, environment: environment)
-        guard let address = configuration.listen.first else {
-            throw ValidationFailure("verify needs an address to load: give --listen ADDR:PORT")
+        guard let address = configuration.listen.first(where: { $0.kind != .udp }) else {
+            throw ValidationFailure(
+                "verify sends HTTP load, over TCP or a Unix socket, and no listen address is either: give --listen "
+                    + "ADDR:PORT or unix:/PATH")
         }
         let plan = try plan(for: configuration, address: address)
 
@@ -119,7 +121,7 @@ struct VerifyCommand: AsyncParsableCommand {
         let command = launch.supervisor.configuration.command.joined(separator: " ")
         progress(
             "verify: \(launch.supervisor.configuration.instances) instances of \(command), load to "
-                + "http://\(plan.host.contains(":") ? "[\(plan.host)]" : plan.host):\(plan.port)\(plan.path) from "
+                + "http://\(plan.target)\(plan.path) from "
                 + "\(plan.connections) connections")
         let control = ControlClient(path: controlSocket, name: name)
         // The verification drives the supervisor from a task of its own and stops it at the end; the supervisor
@@ -181,12 +183,14 @@ struct VerifyCommand: AsyncParsableCommand {
         case "::": host = "::1"
         default: host = address.host
         }
-        return VerificationPlan(
+        var plan = VerificationPlan(
             host: host, port: Int(address.port), path: path, styles: styleList, connections: connections,
             threads: threads, warmup: try Self.duration(warmup, "--warmup"),
             reloads: reloads, requestTimeout: try Self.duration(requestTimeout, "--request-timeout"),
             settle: .milliseconds(500), stopSignal: configuration.stopSignal.description,
             drainTimeout: configuration.drainTimeout, startTimeout: configuration.readyTimeout + .seconds(10))
+        if address.kind == .unix { plan.unixPath = address.path }
+        return plan
     }
 
     private static func duration(_ text: String, _ option: String) throws -> Duration {

@@ -248,3 +248,83 @@ extension SupervisorTests {
         #expect(counts.answered > 0, "\(counts)")
     }
 }
+
+extension SupervisorTests {
+    static let hasNginxAndWrk = access("/usr/sbin/nginx", X_OK) == 0 && access("/usr/bin/wrk", X_OK) == 0
+
+    /// `Non-2xx or 3xx responses` and the `Socket errors` of wrk's report, added up, and the requests it counted.
+    static func wrkFailures(_ report: String) -> (failed: Int, requests: Int) {
+        var failed = 0
+        var requests = 0
+        for line in report.split(separator: "\n") {
+            let text = line.trimmingCharacters(in: .whitespaces)
+            if text.hasPrefix("Non-2xx or 3xx responses:") {
+                failed += Int(text.split(separator: " ").last ?? "") ?? 1
+            } else if text.hasPrefix("Socket errors:") {
+                // Socket errors: connect 0, read 0, write 0, timeout 0
+                for part in text.dropFirst("Socket errors:".count).split(separator: ",") {
+                    failed += Int(part.split(separator: " ").last ?? "") ?? 1
+                }
+            } else if text.contains(" requests in ") {
+                requests = Int(text.split(separator: " ").first ?? "") ?? 0
+            }
+        }
+        return (failed, requests)
+    }
+
+    @Test(
+        "unix behind nginx: nginx from Debian proxies to the supervisor's Unix socket; 20 reloads under wrk fail no request",
+        .enabled(
+            if: hasNginxAndWrk && isRoot, "needs nginx (nginx-light), wrk and root (nginx's workers run as nobody)"))
+    func unixSocketBehindNginx() throws {
+        let directory = try TemporaryDirectory.make()
+        // nginx's workers run as nobody:nogroup; the socket's group lets them connect, the directory lets them in.
+        chmod(directory, 0o755)
+        let path = "\(directory)/app.sock"
+        let supervisor = try Self.startUnix(path, extra: ["--socket-group", "nogroup"], directory: directory)
+        let port = try freePort()
+        let config = """
+            daemon off;
+            master_process on;
+            worker_processes 2;
+            user nobody nogroup;
+            pid \(directory)/nginx.pid;
+            error_log \(directory)/nginx-error.log warn;
+            events { worker_connections 1024; }
+            http {
+                access_log off;
+                server {
+                    listen 127.0.0.1:\(port);
+                    location / { proxy_pass http://unix:\(path):; }
+                }
+            }
+            """
+        try config.write(toFile: "\(directory)/nginx.conf", atomically: true, encoding: .utf8)
+        let nginx = try ChildProcess(["-c", "\(directory)/nginx.conf", "-p", directory], executable: "/usr/sbin/nginx")
+        defer {
+            nginx.send(SIGQUIT)
+            _ = nginx.waitForExit(timeout: .seconds(10))
+        }
+        #expect(
+            eventually {
+                (try? RawHTTPConnection(port: port).request(headers: ["Connection: close"]))?.status == 200
+            }, "nginx did not answer: \(nginx.output)")
+
+        let wrk = try ChildProcess(
+            ["-t2", "-c32", "-d8s", "http://127.0.0.1:\(port)/"], executable: "/usr/bin/wrk")
+        usleep(500_000)
+        for index in 0..<20 {
+            let reload = try supervisor.cli("reload", timeout: .seconds(20))
+            #expect(reload.exitCode == 0, "reload \(index): \(reload.stdout)\(reload.stderr)")
+        }
+        let ended = wrk.waitForExit(timeout: .seconds(30))
+        #expect(ended == .exited(0), "\(wrk.output)")
+        let (failed, requests) = Self.wrkFailures(wrk.output)
+        print("nginx -> unix socket, 20 reloads: \(requests) requests, \(failed) failed")
+        #expect(
+            failed == 0,
+            "\(wrk.output)\n\((try? String(contentsOfFile: "\(directory)/nginx-error.log", encoding: .utf8)) ?? "")")
+        #expect(requests > 1000, "\(wrk.output)")
+        #expect(try supervisor.status().generation == 21)
+    }
+}

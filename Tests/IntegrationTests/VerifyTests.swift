@@ -57,6 +57,25 @@ struct VerifyTests {
         #expect(stderr.contains("reload 20: ready"), "progress shows each reload: \(stderr)")
     }
 
+    @Test("over a Unix socket: the load goes to the socket's path, and the demo server loses nothing")
+    func unixSocketPasses() throws {
+        let directory = try TemporaryDirectory.make()
+        let (code, report, stderr) = try Self.verify(
+            [
+                "--instances", "2", "--listen-mode", "shared", "--listen", "unix:\(directory)/app.sock", "--reloads",
+                "5", "--", SupervisorHarness.releaseDemoServerPath,
+            ])
+        #expect(code == 0, "\(stderr)")
+        #expect(report.passed)
+        #expect(report.server?.listen == "unix:\(directory)/app.sock")
+        #expect(stderr.contains("load to http://unix:\(directory)/app.sock/"), "\(stderr)")
+        for style in report.styles {
+            #expect(style.failed == 0, "\(style.style): \(style.reloading.examples)")
+            #expect(style.requests > 500, "\(style.style) sent \(style.requests) requests")
+            #expect(style.reloads.count == 5 && style.reloads.allSatisfy(\.ok))
+        }
+    }
+
     @Test("a server that closes idle keep-alive connections at SIGTERM: exit 1, and the race is named with its fix")
     func noDrainNamesTheRace() throws {
         let (code, report, _) = try Self.verify(

@@ -16,6 +16,20 @@ struct ListenAddressTests {
         }
     }
 
+    @Test("udp: marks a UDP address; unix: is refused, as only LISTEN_FDS carries one")
+    func transports() throws {
+        let udp = try ListenAddress(parsing: "udp:[::1]:53")
+        #expect(udp == ListenAddress(host: "::1", port: 53, transport: .udp))
+        #expect(udp.description == "udp:[::1]:53")
+        #expect(try ListenAddress(parsing: "tcp:127.0.0.1:80") == ListenAddress(host: "127.0.0.1", port: 80))
+        #expect(try ListenAddress.parseList("127.0.0.1:80,udp:127.0.0.1:53").map(\.transport) == [.tcp, .udp])
+        #expect {
+            try ListenAddress(parsing: "unix:/run/app.sock")
+        } throws: { error in
+            "\(error)".contains("passed in LISTEN_FDS")
+        }
+    }
+
     @Test(
         "Malformed addresses are rejected with a reason",
         arguments: [

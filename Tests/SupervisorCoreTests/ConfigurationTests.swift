@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SupervisorCore
@@ -222,6 +223,94 @@ struct ConfigurationTests {
         ]
         for bad in bads {
             #expect(throws: ConfigurationError.self) { try ListenAddress(parsing: bad) }
+        }
+    }
+
+    @Test("listen addresses of the other kinds: udp:ADDR:PORT and unix:/PATH, named, printed back as written")
+    func otherListenKinds() throws {
+        let udp = try ListenAddress(parsing: "dns=udp:[::1]:53")
+        #expect(udp.kind == .udp && udp.host == "::1" && udp.port == 53 && udp.name == "dns")
+        #expect(udp.description == "udp:[::1]:53")
+        #expect(udp.tcpPort == nil)
+        #expect(try ListenAddress(parsing: "tcp:127.0.0.1:80") == ListenAddress(host: "127.0.0.1", port: 80))
+        #expect(try ListenAddress(parsing: "udp:127.0.0.1:80") != ListenAddress(host: "127.0.0.1", port: 80))
+        // A '=' inside the path is not a name.
+        let unix = try ListenAddress(parsing: "api=unix:/run/app/a=b.sock")
+        #expect(unix.kind == .unix && unix.path == "/run/app/a=b.sock" && unix.name == "api")
+        #expect(unix.description == "unix:/run/app/a=b.sock")
+        #expect(unix.named("x").unnamed == ListenAddress(unixPath: "/run/app/a=b.sock"))
+        let longest = "/" + String(repeating: "p", count: ListenAddress.maximumPathLength - 1)
+        #expect(try ListenAddress(parsing: "unix:" + longest).path == longest)
+        let reasons = [
+            ("unix:run/app.sock", "give an absolute path"), ("unix:@abstract", "abstract sockets are not supported"),
+            ("unix:/run/app/", "the path must name a file"), ("unix:" + longest + "p", "can have at most 107"),
+            ("udp:127.0.0.1", "has no port"), ("udp:localhost:53", "is not an IP address"),
+        ]
+        for (text, reason) in reasons {
+            #expect {
+                try ListenAddress(parsing: text)
+            } throws: { error in
+                "\(error)".contains(reason)
+            }
+        }
+    }
+
+    @Test("a handover state written before listen kinds existed reads as TCP")
+    func listenAddressDecodesOldState() throws {
+        let old = #"{"host":"127.0.0.1","port":8080,"name":"web"}"#
+        let decoded = try JSONDecoder().decode(ListenAddress.self, from: Data(old.utf8))
+        #expect(decoded == ListenAddress(host: "127.0.0.1", port: 8080, name: "web"))
+        let unix = ListenAddress(unixPath: "/run/a.sock", name: "api")
+        #expect(try JSONDecoder().decode(ListenAddress.self, from: JSONEncoder().encode(unix)) == unix)
+    }
+
+    @Test("unix: needs shared mode; udp: cannot serve the health endpoint; socket-mode and socket-group are checked")
+    func listenKindRules() throws {
+        func load(_ toml: String) throws -> Configuration {
+            try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
+        }
+        let shared = try load(
+            #"listen = ["api=unix:/run/app.sock", "udp:127.0.0.1:53"]"# + "\nlisten-mode = \"shared\"")
+        #expect(shared.listen.map(\.description) == ["unix:/run/app.sock", "udp:127.0.0.1:53"])
+        #expect(shared.listen.map(\.name) == ["api", "listen1"])
+        #expect(shared.socketPermissions == .standard)
+        for mode in ["app", "reuseport"] {
+            #expect {
+                try load("listen = \"unix:/run/app.sock\"\nlisten-mode = \"\(mode)\"")
+            } throws: { error in
+                "\(error)".contains("needs listen-mode shared, not \(mode)")
+            }
+        }
+        #expect(try load("listen = \"udp:127.0.0.1:53\"\nlisten-mode = \"reuseport\"").listen.first?.kind == .udp)
+        #expect {
+            try load("listen = \"udp:127.0.0.1:53\"\nready = \"listen\"")
+        } throws: { error in
+            "\(error)".contains("every listen address is UDP")
+        }
+        #expect {
+            try load("listen = \"127.0.0.1:80\"\nhealth = \"udp:127.0.0.1:81\"")
+        } throws: { error in
+            "\(error)".contains("the health endpoint speaks HTTP")
+        }
+        #expect(try load("listen = \"127.0.0.1:80\"\nhealth = \"unix:/run/h.sock\"").health?.kind == .unix)
+        let modes = try load("listen = \"127.0.0.1:80\"\nsocket-mode = \"0o600\"\nsocket-group = \"0\"")
+        #expect(modes.socketPermissions == SocketPermissions(mode: 0o600, uid: nil, gid: 0))
+        for (mode, reason) in [("888", "is not a file mode"), ("1777", "is not a file mode"), ("0444", "not even")] {
+            #expect {
+                try load("listen = \"127.0.0.1:80\"\nsocket-mode = \"\(mode)\"")
+            } throws: { error in
+                "\(error)".contains(reason)
+            }
+        }
+        #expect {
+            try load("listen = \"127.0.0.1:80\"\nsocket-group = \"no-such-group-here\"")
+        } throws: { error in
+            "\(error)".contains("socket-group 'no-such-group-here' does not exist")
+        }
+        #expect {
+            try load("listen = \"127.0.0.1:80\"\nreceive-buffer = 10")
+        } throws: { error in
+            "\(error)".contains("receive-buffer must be between 4096")
         }
     }
 

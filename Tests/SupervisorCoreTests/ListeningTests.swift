@@ -35,6 +35,22 @@ struct ListeningTests {
         #expect(ListenerPlan.needed(target: app, running: []).isEmpty)
     }
 
+    @Test("store names of UDP and Unix sockets: a Unix path comes back from the name, not the temporary bound name")
+    func storeNamesOfOtherKinds() {
+        let udp = ListenAddress(host: "127.0.0.1", port: 53, kind: .udp)
+        #expect(ListenerKey.slot(Slot(1), udp).storeName == "supervisor-slot1-udp_127.0.0.1_53")
+        #expect(ListenerKey(storeName: "supervisor-slot1-udp_127.0.0.1_53", address: udp) == .slot(Slot(1), udp))
+        let unix = ListenAddress(unixPath: "/run/app: 1%/a.sock")
+        let name = ListenerKey.shared(unix).storeName
+        #expect(name == "supervisor-shared-unix-/run/app%3A%201%25/a.sock")
+        #expect(!name.contains(":") && name.allSatisfy { $0.isASCII && !$0.isWhitespace })
+        let bound = ListenAddress(unixPath: "/run/app: 1%/.~x1z")
+        #expect(ListenerKey(storeName: name, address: bound) == .shared(unix))
+        for foreign in ["supervisor-shared-127.0.0.1_80", "supervisor-shared-unix-%zz", "supervisor-shared-unix-rel"] {
+            #expect(ListenerKey(storeName: foreign, address: bound) == nil, "\(foreign)")
+        }
+    }
+
     @Test("the file descriptor store's names: FDNAME-safe, and read back as the same key from the bound address")
     func storeNames() {
         let v4 = ListenAddress(host: "127.0.0.1", port: 8080)
@@ -101,6 +117,10 @@ struct ListeningTests {
         #expect(LosslessState(mode: .reuseport, migration: .leftDisabled).lossless)
         #expect(LosslessState(mode: .shared, migration: .unsupported).lossless)
         #expect(LosslessState(mode: .app, migration: .enabled).lossless)
+        // UDP in app mode: the instances' own sockets close with them, whatever tcp_migrate_req says.
+        let udpApp = LosslessState(mode: .app, migration: .enabled, udp: true)
+        #expect(!udpApp.lossless && udpApp.description == "no (UDP sockets of the instances' own)")
+        #expect(LosslessState(mode: .reuseport, migration: .leftDisabled, udp: true).lossless)
         let off = LosslessState(mode: .app, migration: .notPermitted("Read-only file system"))
         #expect(!off.lossless)
         #expect(off.description == "no (tcp_migrate_req=0)")
