@@ -77,6 +77,24 @@ extension SupervisorTests {
         #expect(leftovers.isEmpty, "no temporary socket file is left: \(leftovers)")
     }
 
+    @Test("unix: an upgrade in place keeps the socket file; the upgraded supervisor still removes it at stop")
+    func unixSocketAcrossUpgrade() throws {
+        let directory = try TemporaryDirectory.make()
+        let path = "\(directory)/app.sock"
+        let supervisor = try Self.startUnix(path, instances: 1, directory: directory)
+        let inode = try #require(Self.fileStatus(path)).inode
+        let upgrade = try supervisor.cli(
+            "upgrade", ["--binary", SupervisorHarness.supervisorPath], timeout: .seconds(30))
+        #expect(upgrade.exitCode == 0, "\(upgrade.stdout)\(upgrade.stderr)")
+        #expect(Self.fileStatus(path)?.inode == inode)
+        #expect(try RawHTTPConnection(unixPath: path).request(timeout: .seconds(5)).status == 200)
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(!supervisor.log.contains("no longer names"))
+        supervisor.process.send(SIGTERM)
+        #expect(supervisor.waitForExit() == .exited(0))
+        #expect(Self.fileStatus(path) == nil, "the handover told the new binary the file is its own")
+    }
+
     @Test(
         "unix: a stale socket file is replaced; a removed path is reported at reload and not recreated by anyone else")
     func unixSocketStaleAndRemoved() throws {
@@ -326,5 +344,36 @@ extension SupervisorTests {
             "\(wrk.output)\n\((try? String(contentsOfFile: "\(directory)/nginx-error.log", encoding: .utf8)) ?? "")")
         #expect(requests > 1000, "\(wrk.output)")
         #expect(try supervisor.status().generation == 21)
+    }
+}
+
+extension SupervisorTests {
+    @Test(
+        "unix: a socket systemd passes for the path (ListenStream=/PATH) is served as it is, and left to systemd at stop"
+    )
+    func unixSocketActivation() throws {
+        let directory = try TemporaryDirectory.make()
+        let path = "\(directory)/app.sock"
+        let supervisor = try SupervisorHarness(
+            [
+                "--instances", "2", "--listen", "unix:\(path)", "--listen-mode", "shared", "--",
+                SupervisorHarness.releaseDemoServerPath,
+            ],
+            directory: directory,
+            launcher: ["/usr/bin/systemd-socket-activate", "--listen=\(path)", "--setenv=NOTIFY_SOCKET"])
+        // systemd-socket-activate binds the path and starts the supervisor on the first connection.
+        #expect(eventually { (try? RawHTTPConnection(unixPath: path)) != nil })
+        let inode = try #require(Self.fileStatus(path)).inode
+        let first = try RawHTTPConnection(unixPath: path).request(headers: ["Connection: close"], timeout: .seconds(30))
+        #expect(first.status == 200)
+        try supervisor.waitUntilReady()
+        #expect(
+            supervisor.log.contains("serving unix:\(path) (listen0) on the socket systemd passed"), "\(supervisor.log)")
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(try RawHTTPConnection(unixPath: path).request(timeout: .seconds(5)).status == 200)
+        #expect(Self.fileStatus(path)?.inode == inode, "the supervisor did not bind the path again")
+        supervisor.process.send(SIGTERM)
+        #expect(supervisor.waitForExit() == .exited(0))
+        #expect(Self.fileStatus(path)?.inode == inode, "a socket systemd passed is systemd's to remove")
     }
 }
