@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import SupervisorCore
@@ -48,6 +49,34 @@ struct ListeningTests {
         #expect(ListenerKey(storeName: name, address: bound) == .shared(unix))
         for foreign in ["supervisor-shared-127.0.0.1_80", "supervisor-shared-unix-%zz", "supervisor-shared-unix-rel"] {
             #expect(ListenerKey(storeName: foreign, address: bound) == nil, "\(foreign)")
+        }
+    }
+
+    @Test("a Unix socket path at the length limit binds whatever the length of its name, and leaves nothing else")
+    func unixPathAtTheLimit() throws {
+        var template = Array("/tmp/unix-limit-XXXXXX".utf8CString)
+        let base = try #require(
+            template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }.map { String(cString: $0) })
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        for nameLength in [1, 2, 4, 5, 20] {
+            // A directory whose path leaves exactly nameLength bytes of the 107 for the name.
+            let padding = ListenAddress.maximumPathLength - nameLength - 1 - base.utf8.count - 1
+            let directory = base + "/" + String(repeating: "d", count: padding)
+            #expect(mkdir(directory, 0o700) == 0)
+            let path = directory + "/" + String(repeating: "s", count: nameLength)
+            #expect(path.utf8.count == ListenAddress.maximumPathLength)
+            let temporary = UnixListener.temporaryPath(in: directory)
+            #expect(temporary.utf8.count <= ListenAddress.maximumPathLength && temporary.hasPrefix(directory + "/"))
+            #expect(!temporary.hasSuffix("/.") && !temporary.hasSuffix("/"), "\(temporary)")
+            // Bound twice: the second time over the stale socket file the first left.
+            for _ in 0..<2 {
+                let bound = try UnixListener.bind(
+                    ListenAddress(unixPath: path), backlog: 8, permissions: .standard)
+                #expect(UnixListener.names(path, bound.identity))
+                close(bound.fd)
+            }
+            let entries = try FileManager.default.contentsOfDirectory(atPath: directory)
+            #expect(entries == [String(repeating: "s", count: nameLength)], "\(entries)")
         }
     }
 

@@ -63,14 +63,22 @@ package enum UnixListener {
         } catch {
             throw SystemFailure(.listen, what, failed: error)
         }
-        let temporary = temporaryPath(in: directory, for: path)
-        do throws(SystemCallError) {
-            try withAddress(temporary) { pointer, length throws(SystemCallError) in
-                try systemCall("bind", subject: temporary) { Glibc.bind(fd, pointer, length) }
+        // A name a crashed supervisor left between its bind and its rename is taken: another one is drawn.
+        var temporary = temporaryPath(in: directory)
+        for attempt in 1...3 {
+            do throws(SystemCallError) {
+                try withAddress(temporary) { pointer, length throws(SystemCallError) in
+                    try systemCall("bind", subject: temporary) { Glibc.bind(fd, pointer, length) }
+                }
+                break
+            } catch {
+                if error.errno == EADDRINUSE && attempt < 3 {
+                    temporary = temporaryPath(in: directory)
+                    continue
+                }
+                close(fd)
+                throw SystemFailure(.listen, "\(what): cannot bind a socket in \(directory)", failed: error)
             }
-        } catch {
-            close(fd)
-            throw SystemFailure(.listen, "\(what): cannot bind a socket in \(directory)", failed: error)
         }
         do throws(SystemCallError) {
             try systemCall("chmod", subject: temporary) { chmod(temporary, mode_t(permissions.mode)) }
@@ -164,13 +172,15 @@ package enum UnixListener {
         return nil
     }
 
-    /// A name beside `path` for the socket before it is renamed into place: `.~` and three random letters, cut short
-    /// where that would be longer than a path may be, so every path ``ListenAddress`` accepts can be bound.
-    private static func temporaryPath(in directory: String, for path: String) -> String {
+    /// A name in `directory` for a socket before it is renamed into place: `.~` and three random letters, or only
+    /// as many random letters as fit when that would be longer than a path may be, so that every path
+    /// ``ListenAddress`` accepts can be bound.
+    static func temporaryPath(in directory: String) -> String {
+        let prefix = directory == "/" ? "/" : directory + "/"
+        let room = ListenAddress.maximumPathLength - prefix.utf8.count
         let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        let suffix = String((0..<3).map { _ in letters.randomElement()! })
-        let candidate = (directory == "/" ? "" : directory) + "/.~" + suffix
-        return String(candidate.utf8.prefix(ListenAddress.maximumPathLength))!
+        let random = { (count: Int) in String((0..<count).map { _ in letters.randomElement()! }) }
+        return prefix + (room >= 5 ? ".~" + random(3) : random(max(room, 1)))
     }
 
     /// Calls `body` with `path` as a `sockaddr_un`.

@@ -57,6 +57,15 @@ extension Supervisor {
             close(fd)
             return false
         }
+        if let path = key.unixPath, UnixListener.FileIdentity.ofSocket(at: path) == nil {
+            // Clients find the socket by its path: without it the stored socket would serve nobody.
+            logger.notice(
+                "not taking back the socket '\(name)' systemd's file descriptor store kept: \(path) is gone; binding it again"
+            )
+            systemd.removeStored(name: name)
+            close(fd)
+            return false
+        }
         let text =
             "serving \(key.address) on the socket an earlier supervisor kept in systemd's file descriptor store "
             + "('\(name)'): connections that arrived meanwhile waited in its queue"
