@@ -245,6 +245,7 @@ struct ConfigurationTests {
             ("unix:run/app.sock", "give an absolute path"), ("unix:@abstract", "abstract sockets are not supported"),
             ("unix:/run/app/", "the path must name a file"), ("unix:" + longest + "p", "can have at most 107"),
             ("udp:127.0.0.1", "has no port"), ("udp:localhost:53", "is not an IP address"),
+            ("unix:/run/a,b.sock", "separates the addresses of SUPERVISOR_LISTEN"),
         ]
         for (text, reason) in reasons {
             #expect {

@@ -136,6 +136,11 @@ package struct ListenAddress: Hashable, Codable, Sendable, CustomStringConvertib
             throw ConfigurationError(
                 "listen address '\(text)': the path must name a file, e.g. unix:/run/app/app.sock")
         }
+        guard !path.contains(",") else {
+            throw ConfigurationError(
+                "listen address '\(text)': the path has a ',', which separates the addresses of SUPERVISOR_LISTEN; "
+                    + "choose a path without one")
+        }
         guard path.utf8.count <= maximumPathLength else {
             throw ConfigurationError(
                 "listen address '\(text)': the path is \(path.utf8.count) bytes long, and a Unix socket's path can "
