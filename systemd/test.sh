@@ -27,7 +27,7 @@ can_run() {
         return 1
     fi
     local tool
-    for tool in unshare nsenter setsid /lib/systemd/systemd dpkg wrk curl ip; do
+    for tool in unshare nsenter setsid /lib/systemd/systemd dpkg wrk curl ip python3; do
         if ! command -v "$tool" >/dev/null 2>&1; then
             echo "$tool is not installed"
             return 1
@@ -906,6 +906,70 @@ TOML
         "$journal" >/dev/null || fail "the restarted supervisor did not say it took the stored socket"
 }
 
+# One datagram to the UDP echo on 127.0.0.1:$1; prints the answer ("pid=PID hello").
+udp_echo() {
+    in_ns python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+s.sendto(b"hello", ("127.0.0.1", int(sys.argv[1])))
+print(s.recv(512).decode())' "$1"
+}
+
+# The socket:[INODE] of descriptor $2 of process $1.
+fd_socket() {
+    in_ns readlink "/proc/$1/fd/$2"
+}
+
+# A Unix socket (in the unit's RuntimeDirectory, for nginx or another local proxy) and a UDP socket in shared mode:
+# the Unix socket file gets socket-mode and socket-group; after SIGKILL to the supervisor, the restarted one takes
+# both sockets back from the file descriptor store (the instances' fd 3 and 4 are the same sockets, the path the same
+# file: RuntimeDirectoryPreserve=restart keeps it), and both serve; at stop the path is removed.
+unix_and_udp_sockets_survive_sigkill() {
+    release echo --udp-echo
+    in_ns sh -c 'cat >/etc/supervisor/kinds.toml' <<'TOML'
+instances = 2
+listen = ["api=unix:/run/supervisor/kinds/app.sock", "udp:127.0.0.1:8085"]
+listen-mode = "shared"
+socket-group = "www-data"
+command = ["/var/lib/demo/releases/echo/server"]
+TOML
+    local path=/run/supervisor/kinds/app.sock
+    in_ns systemctl start supervisor@kinds || fail "supervisor@kinds did not start"
+    local pid file_before unix_before udp_before body answer
+    pid=$(instance_pids kinds | cut -d ' ' -f 1)
+    file_before=$(in_ns stat -c '%i %a %G' "$path") || fail "no socket file at $path"
+    unix_before=$(fd_socket "$pid" 3)
+    udp_before=$(fd_socket "$pid" 4)
+    body=$(in_ns curl -sS --max-time 5 --unix-socket "$path" http://localhost/) || fail "$path did not answer"
+    answer=$(udp_echo 8085) || fail "no answer on udp:127.0.0.1:8085"
+    echo "file (inode, mode, group) $file_before; fd 3 $unix_before, fd 4 $udp_before; '$body'; '$answer'"
+    case "$file_before" in *" 660 www-data") ;; *) fail "socket file is not 0660 www-data: $file_before" ;; esac
+    case "$answer" in "pid="*" hello") ;; *) fail "unexpected UDP answer '$answer'" ;; esac
+    local main restarts
+    main=$(show -p MainPID supervisor@kinds)
+    restarts=$(show -p NRestarts supervisor@kinds)
+    in_ns kill -KILL "$main"
+    wait_for_restart "$restarts" supervisor@kinds
+    pid=$(instance_pids kinds | cut -d ' ' -f 1)
+    local file_after unix_after udp_after journal
+    file_after=$(in_ns stat -c '%i %a %G' "$path") || fail "the socket file is gone after the restart"
+    unix_after=$(fd_socket "$pid" 3)
+    udp_after=$(fd_socket "$pid" 4)
+    journal=$(in_ns journalctl --no-pager -o cat -u supervisor@kinds)
+    echo "after SIGKILL: main pid $main -> $(show -p MainPID supervisor@kinds); file $file_after; fd 3 $unix_after," \
+        "fd 4 $udp_after"
+    [ "$file_after" = "$file_before" ] || fail "the socket file changed: $file_before -> $file_after"
+    [ "$unix_after" = "$unix_before" ] || fail "the Unix socket changed: $unix_before -> $unix_after"
+    [ "$udp_after" = "$udp_before" ] || fail "the UDP socket changed: $udp_before -> $udp_after"
+    has "serving unix:$path on the socket an earlier supervisor kept" "$journal" >/dev/null ||
+        fail "the restarted supervisor did not say it took the stored Unix socket"
+    in_ns curl -sS --max-time 5 --unix-socket "$path" http://localhost/ >/dev/null || fail "$path did not answer"
+    udp_echo 8085 >/dev/null || fail "no UDP answer after the restart"
+    in_ns systemctl stop supervisor@kinds
+    in_ns rm /etc/supervisor/kinds.toml
+    ! in_ns test -e "$path" || fail "$path is left after stop"
+}
+
 stop_leaves_nothing() {
     local before after took left
     before=$(now)
@@ -1161,6 +1225,8 @@ if [ "$boot_status" -eq 0 ]; then
     check "SIGKILL to the supervisor: no instance of it survives, the unit restarts" sigkill_leaves_no_instance
     check "SIGKILL to a supervisor in shared mode under new-connection load: its socket is kept, nothing refused" \
         sigkill_in_shared_mode_refuses_nothing
+    check "a Unix and a UDP socket in shared mode: socket-group applied, both kept across SIGKILL, the path removed at stop" \
+        unix_and_udp_sockets_survive_sigkill
     check "stop drains and leaves no process" stop_leaves_nothing
     check "stop: EXTEND_TIMEOUT_USEC lets a drain outlast TimeoutStopSec=" stop_timeout_extended_for_drain
     check "socket activation on port 80 into shared mode, as an unprivileged user" socket_activation_unprivileged

@@ -48,10 +48,17 @@ package enum RuntimeDirectory {
             let kind = info.st_mode & S_IFMT
             if kind == S_IFLNK {
                 guard info.st_uid == 0, !last else {
+                    // systemd makes RuntimeDirectory= such a link to /run/private/ for DynamicUser=yes when it is
+                    // to be kept (RuntimeDirectoryPreserve=yes or restart).
+                    let systemdHint =
+                        info.st_uid == 0 && getenv("INVOCATION_ID") != nil
+                        ? " (systemd makes RuntimeDirectory= one for DynamicUser=yes with RuntimeDirectoryPreserve= "
+                            + "yes or restart: set RuntimeDirectoryPreserve=no in the unit)" : ""
                     throw SystemFailure(
                         .untrustedDirectory,
                         "\(built) is a symbolic link\(info.st_uid == 0 ? "" : " owned by uid \(info.st_uid)"); the "
-                            + "supervisor keeps its sockets only in a real directory: use --control-socket in one")
+                            + "supervisor keeps its sockets only in a real directory: use --control-socket in one"
+                            + systemdHint)
                 }
                 // A root-owned link in a trusted directory (such as /var/run -> /run): check where it leads.
                 var target = [CChar](repeating: 0, count: Int(PATH_MAX))
