@@ -162,15 +162,7 @@ extension SupervisorTests {
         load.start(3, .keepAlive)
         load.start(3, .newConnectionPerRequest)
         usleep(300_000)
-        for _ in 0..<10 {
-            do {
-                let reload = try supervisor.cli("reload", timeout: .seconds(20))
-                #expect(reload.exitCode == 0, "\(reload.stdout)\(reload.stderr)")
-            } catch {
-                Issue.record("\(error); the supervisor's log:\n\(supervisor.log.suffix(6000))")
-                break
-            }
-        }
+        supervisor.reloadRepeatedly(10)
         let (keepAlive, newConnection, note) = Self.stopExpectingNoFailures(load, mode)
         // Served by many generations: the load really ran across the reloads.
         let servers = Set(keepAlive.requestsByPid.keys).union(newConnection.requestsByPid.keys)

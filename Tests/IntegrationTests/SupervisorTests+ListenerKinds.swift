@@ -53,15 +53,7 @@ extension SupervisorTests {
         load.start(16, .keepAlive)
         load.start(16, .newConnectionPerRequest)
         usleep(300_000)
-        for index in 0..<100 {
-            do {
-                let reload = try supervisor.cli("reload", timeout: .seconds(20))
-                #expect(reload.exitCode == 0, "reload \(index): \(reload.stdout)\(reload.stderr)")
-            } catch {
-                Issue.record("\(error); the supervisor's log:\n\(supervisor.log.suffix(6000))")
-                break
-            }
-        }
+        supervisor.reloadRepeatedly(100)
         let (keepAlive, newConnection, note) = Self.stopExpectingNoFailures(load, "unix shared")
         let servers = Set(keepAlive.requestsByPid.keys).union(newConnection.requestsByPid.keys)
         #expect(servers.count >= 100, "\(note)")
@@ -223,15 +215,7 @@ extension SupervisorTests {
         let load = try DatagramLoad(port: port, rate: 20_000)
         load.start()
         usleep(300_000)
-        for index in 0..<100 {
-            do {
-                let reload = try supervisor.cli("reload", timeout: .seconds(20))
-                #expect(reload.exitCode == 0, "reload \(index): \(reload.stdout)\(reload.stderr)")
-            } catch {
-                Issue.record("\(error); the supervisor's log:\n\(supervisor.log.suffix(6000))")
-                break
-            }
-        }
+        supervisor.reloadRepeatedly(100)
         usleep(300_000)
         let counts = load.stop()
         print("udp \(mode): \(counts)")
@@ -255,10 +239,7 @@ extension SupervisorTests {
         let load = try DatagramLoad(port: port, rate: 20_000)
         load.start()
         usleep(300_000)
-        for _ in 0..<20 {
-            let reload = try supervisor.cli("reload", timeout: .seconds(20))
-            #expect(reload.exitCode == 0, "\(reload.stderr)")
-        }
+        supervisor.reloadRepeatedly(20)
         usleep(300_000)
         let counts = load.stop()
         // Not asserted beyond the load running: what app mode loses is measured (bench/udp), not promised.
@@ -331,10 +312,7 @@ extension SupervisorTests {
         let wrk = try ChildProcess(
             ["-t2", "-c32", "-d8s", "http://127.0.0.1:\(port)/"], executable: "/usr/bin/wrk")
         usleep(500_000)
-        for index in 0..<20 {
-            let reload = try supervisor.cli("reload", timeout: .seconds(20))
-            #expect(reload.exitCode == 0, "reload \(index): \(reload.stdout)\(reload.stderr)")
-        }
+        supervisor.reloadRepeatedly(20)
         let ended = wrk.waitForExit(timeout: .seconds(30))
         #expect(ended == .exited(0), "\(wrk.output)")
         let (failed, requests) = Self.wrkFailures(wrk.output)

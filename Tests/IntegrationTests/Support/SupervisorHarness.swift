@@ -95,6 +95,22 @@ final class SupervisorHarness {
             timeout: timeout)
     }
 
+    /// `count` reloads back to back, each expected to exit 0 (an issue names the reload and its output otherwise); on
+    /// an error running the client, records it with the end of the supervisor's log and stops.
+    func reloadRepeatedly(_ count: Int, sourceLocation: SourceLocation = #_sourceLocation) {
+        for index in 0..<count {
+            do {
+                let reload = try cli("reload", timeout: .seconds(20))
+                #expect(
+                    reload.exitCode == 0, "reload \(index): \(reload.stdout)\(reload.stderr)",
+                    sourceLocation: sourceLocation)
+            } catch {
+                Issue.record("\(error); the supervisor's log:\n\(log.suffix(6000))", sourceLocation: sourceLocation)
+                return
+            }
+        }
+    }
+
     /// `supervisor status --json`, decoded.
     func status() throws -> StatusReport {
         let result = try cli("status", ["--json"])
