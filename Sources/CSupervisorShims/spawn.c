@@ -115,6 +115,12 @@ static void child_after_fork(const supervisor_spawn_request *request, int error_
         report_and_exit(error_fd, errno);
     }
 
+    // A lower priority until the supervisor sees the instance ready and sets it back (before the user switch, though
+    // any user may raise its own nice value). Not fatal: the instance only starts at the usual priority.
+    if (request->nice > 0) {
+        syscall(SYS_setpriority, PRIO_PROCESS, 0, request->nice);
+    }
+
     // Raw system calls: they change this (only) thread, and the child has no other; glibc's wrappers would try to
     // synchronise threads of the parent that do not exist here. Groups first, the user last (after it, no more
     // changes are allowed).

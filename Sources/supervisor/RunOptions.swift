@@ -20,6 +20,7 @@ struct RunOptions: ParsableArguments {
     @Option(Settings.socketUser) var socketUser: String?
     @Option(Settings.socketGroup) var socketGroup: String?
     @Option(Settings.ready) var ready: String?
+    @Option(Settings.startNice) var startNice: String?
     @Option(Settings.readyTimeout) var readyTimeout: String?
     @Option(Settings.adminPortBase) var adminPortBase: String?
     @Option(Settings.watchdogSec) var watchdogSec: String?
@@ -59,6 +60,7 @@ struct RunOptions: ParsableArguments {
             (Settings.socketUser, SettingInput(flag: socketUser)),
             (Settings.socketGroup, SettingInput(flag: socketGroup)),
             (Settings.ready, SettingInput(flag: ready)),
+            (Settings.startNice, SettingInput(flag: startNice)),
             (Settings.readyTimeout, SettingInput(flag: readyTimeout)),
             (Settings.adminPortBase, SettingInput(flag: adminPortBase)),
             (Settings.watchdogSec, SettingInput(flag: watchdogSec)),

@@ -256,6 +256,22 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("start-nice is off by default, and a nice value from 0 to 19")
+    func startNiceRange() throws {
+        func load(_ toml: String) throws -> Configuration {
+            try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
+        }
+        #expect(try load("").startNice == 0)
+        #expect(try load("start-nice = 19").startNice == 19)
+        for bad in ["start-nice = 20", "start-nice = -1"] {
+            #expect {
+                try load(bad)
+            } throws: { error in
+                "\(error)".contains("start-nice must be a nice value from 0 (off) to 19")
+            }
+        }
+    }
+
     @Test("a handover state written before listen kinds existed reads as TCP")
     func listenAddressDecodesOldState() throws {
         let old = #"{"host":"127.0.0.1","port":8080,"name":"web"}"#

@@ -30,6 +30,8 @@ typedef struct {
     gid_t gid;
     const gid_t *groups;
     int group_count;
+    /// Above 0: the child's nice value, set before exec, so every thread it starts inherits it; 0 leaves the parent's.
+    int nice;
 } supervisor_spawn_request;
 
 /// Forks and executes `request->path` in a new session (so a new process group whose id is the child's pid), with an

@@ -32,6 +32,8 @@ package struct Configuration: Equatable, Sendable {
     /// How long `/readyz` answers 503 before the instances are told to stop, so load balancers move away first.
     package var shutdownDelay: Duration
     package var readyTimeout: Duration
+    /// The nice value a new instance starts with until it is ready; 0: the supervisor's own.
+    package var startNice: Int32
     package var stopSignal: UnixSignal
     package var drainTimeout: Duration
     /// `nil`: all instances at once.
@@ -153,6 +155,12 @@ package struct Configuration: Equatable, Sendable {
         }
         shutdownDelay = layer.value(Settings.shutdownDelay)
         readyTimeout = layer.value(Settings.readyTimeout)
+        let startNice = layer.value(Settings.startNice)
+        guard (0...19).contains(startNice) else {
+            throw ConfigurationError(
+                "start-nice must be a nice value from 0 (off) to 19 (the lowest priority), not \(startNice)")
+        }
+        self.startNice = Int32(startNice)
         drainTimeout = layer.value(Settings.drainTimeout)
         for (setting, value) in [("ready-timeout", readyTimeout), ("drain-timeout", drainTimeout)] where value <= .zero
         {

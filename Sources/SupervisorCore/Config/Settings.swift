@@ -51,6 +51,11 @@ package enum Settings {
         help: "How readiness is known: notify (READY=1), listen (the port is listening), http:URL (GET answers 2xx; "
             + "{port} and {slot} make it per instance) or exec:COMMAND (exits 0).")
 
+    package static let startNice = Setting(
+        "start-nice", .integer, default: 0, valueName: "nice",
+        help: "The nice value (0-19) a new instance starts with, set back to 0 once it is ready, so that its start "
+            + "takes the CPU only where the serving instances leave it; 0: off. Needs CAP_SYS_NICE (root).")
+
     package static let readyTimeout = Setting(
         "ready-timeout", .duration, default: Duration.seconds(60), valueName: "duration",
         help: "How long a new instance may take to become ready.")
@@ -145,7 +150,7 @@ package enum Settings {
     /// Every setting, in the order help lists them and errors suggest them.
     package static let all: [any AnySetting] = [
         name, instances, listen, listenMode, kernelMigrate, backlog, receiveBuffer, socketMode, socketUser,
-        socketGroup, ready, readyTimeout, adminPortBase, watchdogSec,
+        socketGroup, ready, startNice, readyTimeout, adminPortBase, watchdogSec,
         liveness, livenessInterval, livenessThreshold, health, minReady, shutdownDelay, stopSignal, drainTimeout,
         maxSurge, bake, maxDraining, controlSocket, controlGroup, user, group, environment, command,
     ]

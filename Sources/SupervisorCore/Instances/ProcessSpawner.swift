@@ -20,7 +20,8 @@ package enum ProcessSpawner {
     ///
     /// `listeners` are passed the systemd way: as descriptors 3, 4, … with `LISTEN_FDS`, `LISTEN_FDNAMES` and
     /// `LISTEN_PID`, which must name the child itself and so is written between fork and exec. `watchdog` sets
-    /// `WATCHDOG_USEC` and `WATCHDOG_PID` (the child's pid too), as systemd does for `WatchdogSec=`.
+    /// `WATCHDOG_USEC` and `WATCHDOG_PID` (the child's pid too), as systemd does for `WatchdogSec=`. A `nice` above 0
+    /// is the child's nice value from before exec (``StartPriority``).
     ///
     /// - Throws: ``SystemCallError`` for `pipe`, `fork` or `execve` (`ENOENT`, `EACCES`, `ENOEXEC`: the program
     ///   cannot run), naming the program.
@@ -34,6 +35,7 @@ package enum ProcessSpawner {
         credentials: InstanceCredentials? = nil,
         standardInput: Int32? = nil,
         outputTo: Int32? = nil,
+        nice: Int32 = 0,
         nullDevice: Int32
     ) throws(SystemCallError) -> SpawnedProcess {
         var pipeFDs: [Int32] = [-1, -1]
@@ -83,7 +85,7 @@ package enum ProcessSpawner {
                             stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count),
                             switch_credentials: credentials?.needsSwitch == true ? 1 : 0, uid: credentials?.uid ?? 0,
                             gid: credentials?.gid ?? 0, groups: groupList.baseAddress,
-                            group_count: Int32(groupList.count))
+                            group_count: Int32(groupList.count), nice: nice)
                         return supervisor_spawn(&request, &pid)
                     }
                 }

@@ -12,6 +12,8 @@ struct InstanceLaunch: Sendable {
     let listeners: [(fd: Int32, name: String)]
     let watchdog: Duration?
     let credentials: InstanceCredentials?
+    /// The nice value it starts with until it is ready; 0: the supervisor's own.
+    var nice: Int32 = 0
 }
 
 /// How the supervisor's loop acts on its instances' processes: starts them, signals them, kills their groups, and
@@ -66,7 +68,7 @@ final class SystemProcesses: ProcessControl {
         let process = try ProcessSpawner.spawn(
             path: launch.path, arguments: launch.arguments, environment: launch.environment,
             listeners: launch.listeners, watchdog: launch.watchdog, credentials: launch.credentials,
-            nullDevice: nullDevice)
+            nice: launch.nice, nullDevice: nullDevice)
         handles[process.pid] = ProcessHandle.open(process.pid)
         return process
     }

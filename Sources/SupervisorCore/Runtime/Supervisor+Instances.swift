@@ -65,7 +65,8 @@ extension Supervisor {
             listenerInodes = Set(listeners.compactMap { Self.inode(of: $0.fd) })
             let launch = InstanceLaunch(
                 path: program, arguments: configuration.command, environment: environment, listeners: listeners,
-                watchdog: configuration.watchdog, credentials: configuration.credentials)
+                watchdog: configuration.watchdog, credentials: configuration.credentials,
+                nice: startPriority.nice(for: configuration))
             process = try processes.launch(launch, nullDevice: nullDevice)
         } catch {
             notify.close()

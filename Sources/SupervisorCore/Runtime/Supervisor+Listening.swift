@@ -94,6 +94,7 @@ extension Supervisor {
         lossless = LosslessState(
             mode: configuration.listenMode, migration: outcome, udp: configuration.listen.contains { $0.kind == .udp })
         warnAboutUDPInAppMode(configuration)
+        warnAboutStartPriority(configuration)
         guard let (isWarning, text) = KernelMigration.message(for: outcome, mode: configuration.listenMode) else {
             return
         }
@@ -131,6 +132,17 @@ extension Supervisor {
             + "instance's socket when it exits are lost at every reload; use --listen-mode reuseport or shared, "
             + "where the supervisor binds the sockets and they stay open across reloads"
         logger.warning("\(text)")
+    }
+
+    /// Says once that `start-nice` is not applied when the supervisor could not set the priority back at readiness.
+    func warnAboutStartPriority(_ configuration: Configuration) {
+        guard configuration.startNice > 0, !startPriority.canRestore, !warnedAboutStartPriority else { return }
+        warnedAboutStartPriority = true
+        let text =
+            "start-nice \(configuration.startNice) is not applied: setting an instance's priority back at readiness "
+            + "needs CAP_SYS_NICE (root) or an RLIMIT_NICE of 20 (LimitNICE=+0 in the unit); instances start at the "
+            + "usual priority"
+        logger.notice("\(text)")
     }
 
     /// The sockets an instance receives, with their names, binding what is missing.

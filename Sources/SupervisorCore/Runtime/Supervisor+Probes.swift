@@ -15,6 +15,7 @@ extension Supervisor {
     func markReady(_ id: InstanceID) {
         handle(.ready(id))
         guard let record = machine.record(id), record.phase == .ready, let running = instances[id] else { return }
+        startPriority.restore(running.pid, startedWith: startPriority.nice(for: running.configuration))
         if let watchdog = running.configuration.watchdog {
             probes.watchdogPinged(id, at: .now)
             after(watchdog, .check(id, .watchdog))

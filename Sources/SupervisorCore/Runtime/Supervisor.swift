@@ -94,6 +94,9 @@ package final class Supervisor {
     var lossless = LosslessState(mode: .shared, migration: .alreadyEnabled)
     var warnedAboutMigration = false
     var warnedAboutUDP = false
+    /// Whether new instances may start at a lower priority (``StartPriority``).
+    let startPriority = StartPriority()
+    var warnedAboutStartPriority = false
 
     var machine = RolloutMachine()
     /// The configuration of each generation that runs, and the one loaded for the next.
