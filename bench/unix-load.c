@@ -20,6 +20,12 @@
 // the request's send() to its response's last byte (CLOCK_MONOTONIC; the connect is not included, as in wrk), kept in
 // a per-thread histogram: 1 us buckets up to 10 ms, 100 us up to 1 s, 10 ms up to 10 s.
 //
+// Rate-limited load (bench/handover's --load below 100): with --delay-ms D (fractional milliseconds) each thread
+// sleeps D ms (nanosleep) before each request, before the connect when it needs a new connection (with --close:
+// every request), so each connection's cycle is D plus the request's own time and the rate falls accordingly. The
+// sleep is not part of the latency. (wrk with bench/handover-delay.lua waits after its connect instead; a keep-alive
+// connection waits open in both.) D is the same for every request; bench/handover calibrates it to a target rate.
+//
 // It stops after SECONDS or at SIGINT (or SIGTERM), whichever comes first: the main thread waits for the signal with
 // sigtimedwait (the workers block both), then sets a stop flag; workers read with a 100 ms SO_RCVTIMEO slice, so they
 // see it within 100 ms (a thread blocked in connect() or send() within 2 s). Requests still in flight then are not
@@ -38,7 +44,8 @@
 //   Transfer/sec:      2.47MB
 //
 // Build: cc -O2 -pthread -Wall -Wextra -o unix-load unix-load.c
-// Usage: unix-load -c CONNECTIONS -d SECONDS [-k|--close] PATH    (SECONDS may end in s, m or h, as wrk's -d)
+// Usage: unix-load -c CONNECTIONS -d SECONDS [-k|--close] [--delay-ms D] PATH
+//        (SECONDS may end in s, m or h, as wrk's -d)
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <pthread.h>
@@ -100,6 +107,7 @@ struct worker {
 static const char *socket_path;
 static struct sockaddr_un address;
 static int close_style = 0;
+static int64_t delay_ns = 0; // --delay-ms: the pause before each request
 static char request[128];
 static size_t request_length;
 
@@ -125,6 +133,20 @@ static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+}
+
+// Sleeps delay_ns, in slices of at most SLICE_US so that a stop is seen; 0 when stopped meanwhile.
+static int pause_before_request(void) {
+    int64_t left = delay_ns;
+    while (left > 0) {
+        if (stopped()) return 0;
+        int64_t slice = left < SLICE_US * 1000LL ? left : SLICE_US * 1000LL;
+        struct timespec ts = {(time_t)(slice / 1000000000LL), (long)(slice % 1000000000LL)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+        }
+        left -= slice;
+    }
+    return !stopped();
 }
 
 // A connected socket, or -1 (the error counted unless stopping).
@@ -327,6 +349,7 @@ static void *work(void *argument) {
     struct worker *w = argument;
     int fd = -1;
     while (!stopped()) {
+        if (delay_ns > 0 && !pause_before_request()) break;
         if (fd < 0) {
             fd = open_connection(w);
             if (fd < 0) {
@@ -402,11 +425,12 @@ static void print_units(const char *text, int width) {
 }
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: unix-load -c CONNECTIONS -d SECONDS [-k|--close] PATH\n"
+    fprintf(to, "usage: unix-load -c CONNECTIONS -d SECONDS [-k|--close] [--delay-ms D] PATH\n"
                 "  -c N         connections, one thread each (1-%d)\n"
                 "  -d SECONDS   duration (may end in s, m or h); SIGINT or SIGTERM stops it earlier\n"
                 "  -k           keep-alive: reuse each connection (the default)\n"
                 "  --close      Connection: close, a new connection per request\n"
+                "  --delay-ms D each connection sleeps D ms (fractional) before each request (default 0)\n"
                 "  PATH         the Unix stream socket to send GET / to\n",
                 MAX_CONNECTIONS);
 }
@@ -445,6 +469,17 @@ int main(int argc, char **argv) {
                     return 64;
                 }
             }
+        } else if (strcmp(arg, "--delay-ms") == 0 && i + 1 < argc) {
+            const char *value = argv[++i];
+            char *end;
+            errno = 0;
+            double ms = strtod(value, &end);
+            if (errno != 0 || end == value || *end != 0 || !(ms >= 0) || ms > 60000) {
+                fprintf(stderr, "unix-load: --delay-ms takes milliseconds from 0 to 60000 (e.g. 1.6), not '%s'\n",
+                        value);
+                return 64;
+            }
+            delay_ns = (int64_t)(ms * 1e6 + 0.5);
         } else if (strcmp(arg, "-k") == 0 || strcmp(arg, "--keepalive") == 0) {
             close_style = 0;
         } else if (strcmp(arg, "--close") == 0) {
