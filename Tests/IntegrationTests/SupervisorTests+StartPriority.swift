@@ -10,18 +10,16 @@ import Glibc
 
 /// `start-nice`: a new instance starts at a lower CPU priority and is set back to the usual one once it is ready.
 extension SupervisorTests {
-    /// The nice value of each thread of `pid` by thread id (field 19 of `/proc/PID/task/TID/stat`).
+    /// The nice value of each thread of `pid` by thread id.
     static func threadNiceValues(of pid: Int32) -> [Int32: Int] {
         let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
         var values: [Int32: Int] = [:]
         for thread in tasks {
             guard let tid = Int32(thread),
                 let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
+                let nice = ProcessStat(statLine: stat)?.nice
             else { continue }
-            // After "pid (comm)": field 3 (state) is the first, so field 19 (nice) is the 17th.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 16, let nice = Int(fields[16]) { values[tid] = nice }
+            values[tid] = Int(nice)
         }
         return values
     }

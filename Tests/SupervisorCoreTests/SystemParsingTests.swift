@@ -13,6 +13,18 @@ struct SystemParsingTests {
         #expect(stat?.processGroup == 4312)
         #expect(stat?.session == 4312)
         #expect(ProcessStat(statLine: "garbage") == nil)
+        #expect(stat?.nice == nil, "the line stops before field 19")
+        let full = ProcessStat(statLine: "7 (w) S 1 7 7 0 -1 4194560 0 0 0 0 0 0 0 0 39 19 1 0 100 0 0")
+        #expect(full?.nice == 19)
+    }
+
+    @Test("a /proc/PID/status line's values, after the tab the kernel writes: the first is not lost")
+    func statusValues() {
+        let status = "Name:\tserver\nGroups:\t27 33 \nCapEff:\t000001fffeffffff\n"
+        #expect(FileText.statusValues("Groups", in: status) == ["27", "33"])
+        #expect(FileText.statusValues("CapEff", in: status) == ["000001fffeffffff"])
+        #expect(FileText.statusValues("Groups", in: "Groups:\t\n") == [])
+        #expect(FileText.statusValues("Uid", in: status) == nil)
     }
 
     @Test("LISTEN sockets are picked out of /proc/net/tcp; other states are skipped")

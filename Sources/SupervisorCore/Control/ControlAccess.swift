@@ -77,9 +77,6 @@ package struct ControlAccess: Equatable, Sendable {
     /// The supplementary groups of a process, from the `Groups:` line of `/proc/PID/status`; empty when unreadable.
     package static func supplementaryGroups(of pid: Int32) -> [UInt32] {
         guard let status = FileText.read("/proc/\(pid)/status") else { return [] }
-        for line in status.split(separator: "\n") where line.hasPrefix("Groups:") {
-            return line.dropFirst("Groups:".count).split(separator: " ").compactMap { UInt32($0) }
-        }
-        return []
+        return (FileText.statusValues("Groups", in: status) ?? []).compactMap { UInt32($0) }
     }
 }

@@ -47,9 +47,7 @@ struct StartPriority {
         var limit = rlimit()
         if getrlimit(__rlimit_resource_t(__RLIMIT_NICE.rawValue), &limit) == 0, limit.rlim_cur >= 20 { return true }
         guard let status = FileText.read("/proc/self/status"),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-            let field = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first,
-            let mask = UInt64(field, radix: 16)
+            let field = FileText.statusValues("CapEff", in: status)?.first, let mask = UInt64(field, radix: 16)
         else { return false }
         let capSysNice: UInt64 = 23
         return mask & (1 << capSysNice) != 0

@@ -6,6 +6,8 @@ package struct ProcessStat: Equatable, Sendable {
     package let parentPID: Int32
     package let processGroup: Int32
     package let session: Int32
+    /// The nice value (field 19), `nil` when the line stops before it.
+    package let nice: Int32?
 
     /// Parses one `/proc/PID/stat` line. The command may hold spaces and parentheses, so fields are counted from the
     /// last `)`.
@@ -23,6 +25,8 @@ package struct ProcessStat: Equatable, Sendable {
         self.parentPID = parent
         self.processGroup = group
         self.session = session
+        // Fields 3 (state) to 19 (nice): the 17th after the command.
+        nice = fields.count > 16 ? Int32(fields[16]) : nil
     }
 
     /// Reads `/proc/PID/stat`; `nil` when the process is gone.

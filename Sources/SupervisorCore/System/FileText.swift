@@ -85,6 +85,14 @@ package enum FileText {
         return String(decoding: buffer[0..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// The values of the line `key:` of a `/proc/PID/status` text (`Groups:`, `CapEff:`), split at the tabs and
+    /// spaces the kernel puts between them; `nil` when it has no such line.
+    static func statusValues(_ key: String, in status: String) -> [Substring]? {
+        let prefix = key + ":"
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(prefix) }) else { return nil }
+        return line.dropFirst(prefix.count).split(whereSeparator: { $0 == " " || $0 == "\t" })
+    }
+
     /// Names in a directory, without `.` and `..`; empty when it cannot be read.
     static func directoryEntries(_ path: String) -> [String] {
         guard let directory = opendir(path) else { return [] }
