@@ -260,9 +260,21 @@ extension SupervisorTests {
         let supervisorPID = supervisor.process.pid
         let rssAtStart = try #require(Self.residentKilobytes(of: supervisorPID))
 
-        // The flood goes on: the writers are not blocked on a full pipe, so the supervisor keeps reading.
-        let writers = ProcessTable.current().processes.values.filter { $0.command == "yes" }.map(\.pid)
-            .filter { ProcessTable.current().isDescendant($0, of: supervisorPID) }
+        // The flood goes on: the writers are not blocked on a full pipe, so the supervisor keeps reading. (Each
+        // shell forks its writer before it execs the server, but on a busy machine the fork may not have exec'd
+        // `yes` yet when the server is ready: look again for a moment.)
+        func findWriters() -> [Int32] {
+            let table = ProcessTable.current()
+            return table.processes.values.filter {
+                $0.command == "yes" && table.isDescendant($0.pid, of: supervisorPID)
+            }
+            .map(\.pid)
+        }
+        var writers = findWriters()
+        for _ in 0..<50 where writers.count < 2 {
+            usleep(100_000)
+            writers = findWriters()
+        }
         #expect(writers.count == 2)
         let written = writers.compactMap(Self.bytesWritten(by:)).reduce(0, +)
         usleep(1_000_000)
