@@ -1,6 +1,7 @@
 // unix-load: HTTP/1.1 load on a Unix stream socket, for bench/handover's unix rows (wrk cannot connect to one).
 // It prints its report in wrk's format (the lines bench/handover's parse_wrk reads), so a unix row is measured and
-// read like the TCP rows. See bench/README.md.
+// read like the TCP rows. See bench/README.md. With a target tcp:PORT (or tcp:ADDRESS:PORT, IPv4, TCP_NODELAY) it
+// loads a TCP port the same way, and with --trace FILE it writes down every request (bench/reload-trace reads it).
 //
 // What it does: CONNECTIONS threads, each with one connection to PATH at a time, each sending
 //   GET / HTTP/1.1\r\nHost: localhost\r\n\r\n         (keep-alive, the default; -k says so explicitly)
@@ -43,11 +44,21 @@
 //   Requests/sec:  24691.20
 //   Transfer/sec:      2.47MB
 //
+// Trace (--trace FILE): at the end, one line per request completed, in the order of the threads:
+//   START_NS LATENCY_US FIRST
+// START_NS is when the request was sent, in CLOCK_REALTIME nanoseconds (the monotonic time of the send plus the
+// offset of the two clocks read once at start, so steps of the wall clock do not bend it), LATENCY_US its latency as
+// in the histogram, and FIRST 1 when it was the first request on its connection (0 on a reused one). Failed requests
+// are not in it. Each thread keeps its records in memory (16 bytes each) until the end.
+//
 // Build: cc -O2 -pthread -Wall -Wextra -o unix-load unix-load.c
-// Usage: unix-load -c CONNECTIONS -d SECONDS [-k|--close] [--delay-ms D] PATH
+// Usage: unix-load -c CONNECTIONS -d SECONDS [-k|--close] [--delay-ms D] [--trace FILE] PATH|tcp:[ADDRESS:]PORT
 //        (SECONDS may end in s, m or h, as wrk's -d)
 #define _POSIX_C_SOURCE 200809L
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -95,6 +106,13 @@ static double value_of(size_t bucket) {
     return MID_LIMIT + (double)(bucket - COARSE_BASE) * COARSE_STEP + COARSE_STEP / 2.0;
 }
 
+// One request of the trace (--trace).
+struct record {
+    int64_t start_ns; // CLOCK_REALTIME
+    uint32_t latency_us;
+    uint32_t first; // the first request on its connection
+};
+
 struct worker {
     pthread_t thread;
     uint64_t completed, non2xx, bytes;
@@ -102,10 +120,16 @@ struct worker {
     uint64_t *histogram; // BUCKETS counts
     char buffer[BUFFER_BYTES];
     size_t have; // bytes of buffer not consumed yet (read past the last response: none from a sane server)
+    struct record *records; // --trace: the requests completed, records_used of records_capacity
+    size_t records_used, records_capacity;
 };
 
-static const char *socket_path;
+static const char *socket_path; // the target as given: PATH or tcp:[ADDRESS:]PORT
 static struct sockaddr_un address;
+static struct sockaddr_in tcp_address;
+static int tcp_target = 0;
+static const char *trace_path = NULL;
+static int64_t realtime_offset_ns = 0; // CLOCK_REALTIME minus CLOCK_MONOTONIC, read once at start
 static int close_style = 0;
 static int64_t delay_ns = 0; // --delay-ms: the pause before each request
 static char request[128];
@@ -151,22 +175,25 @@ static int pause_before_request(void) {
 
 // A connected socket, or -1 (the error counted unless stopping).
 static int open_connection(struct worker *w) {
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    int fd = socket(tcp_target ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0) {
         if (!stopped()) w->connect_errors++;
         return -1;
     }
     struct timeval slice = {0, SLICE_US};
     struct timeval send_timeout = {TIMEOUT_NS / 1000000000LL, 0};
-    // SO_SNDTIMEO bounds connect() on a Unix socket too (a full backlog makes it wait).
+    int one = 1;
+    // SO_SNDTIMEO bounds connect() too (on a Unix socket a full backlog makes it wait).
     if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout) != 0 ||
+        (tcp_target && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)) {
         perror("unix-load: setsockopt");
         exit(1);
     }
     int r;
     do {
-        r = connect(fd, (const struct sockaddr *)&address, sizeof address);
+        r = tcp_target ? connect(fd, (const struct sockaddr *)&tcp_address, sizeof tcp_address)
+                       : connect(fd, (const struct sockaddr *)&address, sizeof address);
     } while (r != 0 && errno == EINTR);
     if (r != 0) {
         close(fd);
@@ -345,9 +372,26 @@ static int read_response(struct worker *w, int fd, int64_t deadline, struct head
     }
 }
 
+// Keeps a record of a completed request for --trace.
+static void trace_request(struct worker *w, int64_t start, int64_t end, int first) {
+    if (w->records_used == w->records_capacity) {
+        size_t capacity = w->records_capacity ? w->records_capacity * 2 : 65536;
+        struct record *grown = realloc(w->records, capacity * sizeof *grown);
+        if (grown == NULL) {
+            perror("unix-load: the trace does not fit in memory");
+            exit(1);
+        }
+        w->records = grown;
+        w->records_capacity = capacity;
+    }
+    w->records[w->records_used++] =
+        (struct record){start + realtime_offset_ns, (uint32_t)((end - start) / 1000), (uint32_t)first};
+}
+
 static void *work(void *argument) {
     struct worker *w = argument;
     int fd = -1;
+    int first = 0; // the next request is the first on its connection
     while (!stopped()) {
         if (delay_ns > 0 && !pause_before_request()) break;
         if (fd < 0) {
@@ -356,6 +400,7 @@ static void *work(void *argument) {
                 sleep_ms(1);
                 continue;
             }
+            first = 1;
         }
         int64_t start = now_ns();
         int failure = send_request(fd);
@@ -366,6 +411,8 @@ static void *work(void *argument) {
             w->completed++;
             if (head.status < 200 || head.status > 399) w->non2xx++;
             w->histogram[bucket_of((uint64_t)((end - start) / 1000))]++;
+            if (trace_path != NULL) trace_request(w, start, end, first);
+            first = 0;
             if (close_style || head.server_closes) {
                 close(fd);
                 fd = -1;
@@ -425,14 +472,37 @@ static void print_units(const char *text, int width) {
 }
 
 static void usage(FILE *to) {
-    fprintf(to, "usage: unix-load -c CONNECTIONS -d SECONDS [-k|--close] [--delay-ms D] PATH\n"
+    fprintf(to, "usage: unix-load -c CONNECTIONS -d SECONDS [-k|--close] [--delay-ms D] [--trace FILE] TARGET\n"
                 "  -c N         connections, one thread each (1-%d)\n"
                 "  -d SECONDS   duration (may end in s, m or h); SIGINT or SIGTERM stops it earlier\n"
                 "  -k           keep-alive: reuse each connection (the default)\n"
                 "  --close      Connection: close, a new connection per request\n"
                 "  --delay-ms D each connection sleeps D ms (fractional) before each request (default 0)\n"
-                "  PATH         the Unix stream socket to send GET / to\n",
+                "  --trace FILE write every request completed to FILE: START_NS LATENCY_US FIRST\n"
+                "  TARGET       the Unix stream socket to send GET / to, or tcp:PORT or tcp:ADDRESS:PORT\n"
+                "               (IPv4; ADDRESS defaults to 127.0.0.1)\n",
                 MAX_CONNECTIONS);
+}
+
+// ADDRESS:PORT or PORT into tcp_address; -1 when it does not parse.
+static int parse_tcp_target(const char *text) {
+    const char *colon = strrchr(text, ':');
+    const char *port_text = colon ? colon + 1 : text;
+    char host[64] = "127.0.0.1";
+    if (colon != NULL) {
+        size_t length = (size_t)(colon - text);
+        if (length == 0 || length >= sizeof host) return -1;
+        memcpy(host, text, length);
+        host[length] = 0;
+    }
+    char *end;
+    errno = 0;
+    long port = strtol(port_text, &end, 10);
+    if (errno != 0 || *port_text == 0 || *end != 0 || port < 1 || port > 65535) return -1;
+    memset(&tcp_address, 0, sizeof tcp_address);
+    tcp_address.sin_family = AF_INET;
+    tcp_address.sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &tcp_address.sin_addr) == 1 ? 0 : -1;
 }
 
 // SECONDS with an optional unit s, m or h; -1 when it does not parse.
@@ -480,6 +550,8 @@ int main(int argc, char **argv) {
                 return 64;
             }
             delay_ns = (int64_t)(ms * 1e6 + 0.5);
+        } else if (strcmp(arg, "--trace") == 0 && i + 1 < argc) {
+            trace_path = argv[++i];
         } else if (strcmp(arg, "-k") == 0 || strcmp(arg, "--keepalive") == 0) {
             close_style = 0;
         } else if (strcmp(arg, "--close") == 0) {
@@ -499,14 +571,32 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 64;
     }
-    if (strlen(socket_path) >= sizeof address.sun_path) {
+    if (strncmp(socket_path, "tcp:", 4) == 0) {
+        if (parse_tcp_target(socket_path + 4) != 0) {
+            fprintf(stderr, "unix-load: a TCP target is tcp:PORT or tcp:ADDRESS:PORT (IPv4, e.g. tcp:8080), not '%s'\n",
+                    socket_path);
+            return 64;
+        }
+        tcp_target = 1;
+    } else if (strlen(socket_path) >= sizeof address.sun_path) {
         fprintf(stderr, "unix-load: the path is longer than %zu bytes: %s\n", sizeof address.sun_path - 1,
                 socket_path);
         return 64;
+    } else {
+        memset(&address, 0, sizeof address);
+        address.sun_family = AF_UNIX;
+        memcpy(address.sun_path, socket_path, strlen(socket_path) + 1);
     }
-    memset(&address, 0, sizeof address);
-    address.sun_family = AF_UNIX;
-    memcpy(address.sun_path, socket_path, strlen(socket_path) + 1);
+    FILE *trace = NULL;
+    if (trace_path != NULL && (trace = fopen(trace_path, "w")) == NULL) {
+        fprintf(stderr, "unix-load: cannot write the trace to %s: %s\n", trace_path, strerror(errno));
+        return 1;
+    }
+    struct timespec realtime, monotonic;
+    clock_gettime(CLOCK_REALTIME, &realtime);
+    clock_gettime(CLOCK_MONOTONIC, &monotonic);
+    realtime_offset_ns = ((int64_t)realtime.tv_sec - monotonic.tv_sec) * 1000000000LL +
+                         (realtime.tv_nsec - monotonic.tv_nsec);
     request_length = (size_t)snprintf(request, sizeof request, "GET / HTTP/1.1\r\nHost: localhost\r\n%s\r\n",
                                       close_style ? "Connection: close\r\n" : "");
 
@@ -588,7 +678,7 @@ int main(int argc, char **argv) {
     double runtime_us = (double)(stopped_at - started) / 1000.0;
     char text[64], more[64];
     format_time_s(text, sizeof text, duration);
-    printf("Running %s test @ unix:%s\n", text, socket_path);
+    printf("Running %s test @ %s%s\n", text, tcp_target ? "" : "unix:", socket_path);
     printf("  %ld connections\n", connections);
     printf("  Latency Distribution\n");
     static const double percentiles[] = {50, 75, 90, 99};
@@ -623,6 +713,19 @@ int main(int argc, char **argv) {
     format_binary(more, sizeof more, seconds > 0 ? (double)bytes / seconds : 0.0);
     printf("Transfer/sec: %10sB\n", more);
     fflush(stdout);
+    if (trace != NULL) {
+        for (long i = 0; i < connections; i++) {
+            for (size_t r = 0; r < workers[i].records_used; r++) {
+                const struct record *record = &workers[i].records[r];
+                fprintf(trace, "%lld %u %u\n", (long long)record->start_ns, record->latency_us, record->first);
+            }
+            free(workers[i].records);
+        }
+        if (fclose(trace) != 0) {
+            fprintf(stderr, "unix-load: writing the trace to %s: %s\n", trace_path, strerror(errno));
+            return 1;
+        }
+    }
     for (long i = 0; i < connections; i++) free(workers[i].histogram);
     free(workers);
     free(histogram);
