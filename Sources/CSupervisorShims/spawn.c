@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -120,6 +121,10 @@ static void child_after_fork(const supervisor_spawn_request *request, int error_
     if (request->nice > 0) {
         syscall(SYS_setpriority, PRIO_PROCESS, 0, request->nice);
     }
+    if (request->idle) {
+        struct sched_param parameters = {0};
+        syscall(SYS_sched_setscheduler, 0, SCHED_IDLE, &parameters);
+    }
 
     // Raw system calls: they change this (only) thread, and the child has no other; glibc's wrappers would try to
     // synchronise threads of the parent that do not exist here. Groups first, the user last (after it, no more
@@ -228,4 +233,15 @@ int supervisor_spawn(const supervisor_spawn_request *request, pid_t *pid_out) {
     }
     *pid_out = pid;
     return 0;
+}
+
+int supervisor_thread_is_idle(pid_t tid) {
+    int policy = sched_getscheduler(tid);
+    if (policy < 0) return -1;
+    return (policy & ~SCHED_RESET_ON_FORK) == SCHED_IDLE;
+}
+
+int supervisor_thread_end_idle(pid_t tid) {
+    struct sched_param parameters = {0};
+    return sched_setscheduler(tid, SCHED_OTHER, &parameters);
 }

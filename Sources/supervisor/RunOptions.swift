@@ -21,6 +21,7 @@ struct RunOptions: ParsableArguments {
     @Option(Settings.socketGroup) var socketGroup: String?
     @Option(Settings.ready) var ready: String?
     @Option(Settings.startNice) var startNice: String?
+    @Option(Settings.startIdle) var startIdle: String?
     @Option(Settings.readyTimeout) var readyTimeout: String?
     @Option(Settings.adminPortBase) var adminPortBase: String?
     @Option(Settings.watchdogSec) var watchdogSec: String?
@@ -61,6 +62,7 @@ struct RunOptions: ParsableArguments {
             (Settings.socketGroup, SettingInput(flag: socketGroup)),
             (Settings.ready, SettingInput(flag: ready)),
             (Settings.startNice, SettingInput(flag: startNice)),
+            (Settings.startIdle, SettingInput(flag: startIdle)),
             (Settings.readyTimeout, SettingInput(flag: readyTimeout)),
             (Settings.adminPortBase, SettingInput(flag: adminPortBase)),
             (Settings.watchdogSec, SettingInput(flag: watchdogSec)),

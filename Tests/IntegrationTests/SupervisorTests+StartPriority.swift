@@ -24,6 +24,23 @@ extension SupervisorTests {
         return values
     }
 
+    /// The scheduling policy of each thread of `pid` by thread id (field 41 of its stat line: 0 `SCHED_OTHER`, 5
+    /// `SCHED_IDLE`).
+    static func threadPolicies(of pid: Int32) -> [Int32: Int] {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+        var values: [Int32: Int] = [:]
+        for thread in tasks {
+            guard let tid = Int32(thread),
+                let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
+            // Fields from 3 (state) on follow the command; field 41 is the 39th of them.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 38, let policy = Int(fields[38]) { values[tid] = policy }
+        }
+        return values
+    }
+
     /// The pid of an instance of `generation` that is still starting, once it has one.
     static func startingInstance(_ supervisor: SupervisorHarness, generation: Int) throws(HarnessError) -> Int32 {
         let deadline = ContinuousClock.now + .seconds(10)
@@ -84,5 +101,48 @@ extension SupervisorTests {
             #expect(serving.count > 1 && serving[ready] == 0 && !serving.values.contains(15), "ready: \(serving)")
             #expect(try RawHTTPConnection(port: port).request().status == 200)
         }
+    }
+
+    @Test("start-idle: every thread of a starting instance runs under SCHED_IDLE, and none once it is ready")
+    func startIdleUntilReady() throws {
+        let port = try freePort()
+        let supervisor = try SupervisorHarness([
+            "--instances", "1", "--listen", "127.0.0.1:\(port)", "--listen-mode", "shared", "--start-idle", "20s",
+            "--", SupervisorHarness.demoServerPath, "--startup-delay", "1500",
+        ])
+        let pid = try Self.startingInstance(supervisor, generation: 1)
+        guard StartPriority.mayLowerNiceValues() else {
+            try supervisor.waitUntilReady()
+            #expect(supervisor.log.contains("start-idle 20 s is not applied"), "\(supervisor.log)")
+            #expect(Self.threadPolicies(of: pid)[pid] == 0)
+            return
+        }
+        usleep(300_000)
+        let starting = Self.threadPolicies(of: pid)
+        #expect(!starting.isEmpty && starting.values.allSatisfy { $0 == 5 }, "starting: \(starting)")
+        try supervisor.waitUntilReady()
+        // The threads started after the delay (the event loops, Dispatch's workers) inherited SCHED_IDLE and are back
+        // at SCHED_OTHER too.
+        let serving = Self.threadPolicies(of: pid)
+        #expect(serving.count > 1 && serving.values.allSatisfy { $0 == 0 }, "ready: \(serving)")
+        #expect(try RawHTTPConnection(port: port).request().status == 200)
+    }
+
+    @Test("start-idle is a limit: an instance not ready when it is up goes on starting at the usual priority")
+    func startIdleTimeLimit() throws {
+        let port = try freePort()
+        let supervisor = try SupervisorHarness([
+            "--instances", "1", "--listen", "127.0.0.1:\(port)", "--listen-mode", "shared", "--start-idle", "0.3s",
+            "--", SupervisorHarness.demoServerPath, "--startup-delay", "2500",
+        ])
+        guard StartPriority.mayLowerNiceValues() else { return }
+        let pid = try Self.startingInstance(supervisor, generation: 1)
+        usleep(1_200_000)
+        let status = try supervisor.status()
+        #expect(status.instances.first { $0.pid == pid }?.state == "starting", "\(status)")
+        let policies = Self.threadPolicies(of: pid)
+        #expect(!policies.isEmpty && policies.values.allSatisfy { $0 == 0 }, "after start-idle: \(policies)")
+        #expect(supervisor.log.contains("is not ready after start-idle 0.3 s"), "\(supervisor.log)")
+        try supervisor.waitUntilReady()
     }
 }

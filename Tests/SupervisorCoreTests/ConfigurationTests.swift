@@ -272,6 +272,16 @@ struct ConfigurationTests {
         }
     }
 
+    @Test("start-idle is off by default, and a duration")
+    func startIdleDuration() throws {
+        func load(_ toml: String) throws -> Configuration {
+            try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
+        }
+        #expect(try load("").startIdle == .zero)
+        #expect(try load(#"start-idle = "1.5s""#).startIdle == .milliseconds(1500))
+        #expect(try load("start-idle = 2").startIdle == .seconds(2))
+    }
+
     @Test("a handover state written before listen kinds existed reads as TCP")
     func listenAddressDecodesOldState() throws {
         let old = #"{"host":"127.0.0.1","port":8080,"name":"web"}"#

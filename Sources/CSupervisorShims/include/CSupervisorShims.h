@@ -32,6 +32,9 @@ typedef struct {
     int group_count;
     /// Above 0: the child's nice value, set before exec, so every thread it starts inherits it; 0 leaves the parent's.
     int nice;
+    /// 1: the child runs under the SCHED_IDLE policy from before exec (every thread it starts inherits it), so it
+    /// takes the CPU only when nothing else wants it; 0 leaves the parent's policy.
+    int idle;
 } supervisor_spawn_request;
 
 /// Forks and executes `request->path` in a new session (so a new process group whose id is the child's pid), with an
@@ -101,6 +104,13 @@ int supervisor_unblock_stop_signals(void);
 /// pipe2(fds, O_CLOEXEC): a pipe whose ends never leak into a child spawned by another thread. Returns 0 or -1 with
 /// errno set.
 int supervisor_pipe_cloexec(int fds[2]);
+
+/// Whether thread `tid` runs under SCHED_IDLE: 1 yes, 0 no, -1 when it could not be read (errno says why).
+int supervisor_thread_is_idle(pid_t tid);
+
+/// Moves thread `tid` from SCHED_IDLE to SCHED_OTHER (the usual policy); 0, or -1 with errno. Allowed to the owner of
+/// the thread when the thread's RLIMIT_NICE admits nice 0 (20), else it needs CAP_SYS_NICE.
+int supervisor_thread_end_idle(pid_t tid);
 
 /// Makes this process a child subreaper (PR_SET_CHILD_SUBREAPER), so that descendants orphaned by an instance are
 /// reparented here and can be reaped. Returns 0 or an errno value.

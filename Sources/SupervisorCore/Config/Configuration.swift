@@ -34,6 +34,8 @@ package struct Configuration: Equatable, Sendable {
     package var readyTimeout: Duration
     /// The nice value a new instance starts with until it is ready; 0: the supervisor's own.
     package var startNice: Int32
+    /// How long a new instance may run under `SCHED_IDLE` before it is ready (``StartPriority``); 0: not at all.
+    package var startIdle: Duration
     package var stopSignal: UnixSignal
     package var drainTimeout: Duration
     /// `nil`: all instances at once.
@@ -161,6 +163,8 @@ package struct Configuration: Equatable, Sendable {
                 "start-nice must be a nice value from 0 (off) to 19 (the lowest priority), not \(startNice)")
         }
         self.startNice = Int32(startNice)
+        startIdle = layer.value(Settings.startIdle)
+        guard startIdle >= .zero else { throw ConfigurationError("start-idle must not be negative") }
         drainTimeout = layer.value(Settings.drainTimeout)
         for (setting, value) in [("ready-timeout", readyTimeout), ("drain-timeout", drainTimeout)] where value <= .zero
         {

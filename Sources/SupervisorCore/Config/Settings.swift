@@ -56,6 +56,12 @@ package enum Settings {
         help: "The nice value (0-19) a new instance starts with, set back to 0 once it is ready, so that its start "
             + "takes the CPU only where the serving instances leave it; 0: off. Needs CAP_SYS_NICE (root).")
 
+    package static let startIdle = Setting(
+        "start-idle", .duration, default: Duration.zero, valueName: "duration",
+        help: "How long a new instance may run under SCHED_IDLE (the CPU only when nothing else wants it) before it "
+            + "is ready; at readiness, or when that time is up, every thread of it goes back to the usual policy. "
+            + "0: off. Needs CAP_SYS_NICE (root) or LimitNICE=+0.")
+
     package static let readyTimeout = Setting(
         "ready-timeout", .duration, default: Duration.seconds(60), valueName: "duration",
         help: "How long a new instance may take to become ready.")
@@ -150,7 +156,7 @@ package enum Settings {
     /// Every setting, in the order help lists them and errors suggest them.
     package static let all: [any AnySetting] = [
         name, instances, listen, listenMode, kernelMigrate, backlog, receiveBuffer, socketMode, socketUser,
-        socketGroup, ready, startNice, readyTimeout, adminPortBase, watchdogSec,
+        socketGroup, ready, startNice, startIdle, readyTimeout, adminPortBase, watchdogSec,
         liveness, livenessInterval, livenessThreshold, health, minReady, shutdownDelay, stopSignal, drainTimeout,
         maxSurge, bake, maxDraining, controlSocket, controlGroup, user, group, environment, command,
     ]

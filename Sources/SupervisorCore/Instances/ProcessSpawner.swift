@@ -21,7 +21,7 @@ package enum ProcessSpawner {
     /// `listeners` are passed the systemd way: as descriptors 3, 4, … with `LISTEN_FDS`, `LISTEN_FDNAMES` and
     /// `LISTEN_PID`, which must name the child itself and so is written between fork and exec. `watchdog` sets
     /// `WATCHDOG_USEC` and `WATCHDOG_PID` (the child's pid too), as systemd does for `WatchdogSec=`. A `nice` above 0
-    /// is the child's nice value from before exec (``StartPriority``).
+    /// is the child's nice value from before exec, and `idle` puts it under `SCHED_IDLE` (``StartPriority``).
     ///
     /// - Throws: ``SystemCallError`` for `pipe`, `fork` or `execve` (`ENOENT`, `EACCES`, `ENOEXEC`: the program
     ///   cannot run), naming the program.
@@ -36,6 +36,7 @@ package enum ProcessSpawner {
         standardInput: Int32? = nil,
         outputTo: Int32? = nil,
         nice: Int32 = 0,
+        idle: Bool = false,
         nullDevice: Int32
     ) throws(SystemCallError) -> SpawnedProcess {
         var pipeFDs: [Int32] = [-1, -1]
@@ -85,7 +86,7 @@ package enum ProcessSpawner {
                             stderr_fd: writeEnd, pid_slots: slots.baseAddress, pid_slot_count: Int32(slots.count),
                             switch_credentials: credentials?.needsSwitch == true ? 1 : 0, uid: credentials?.uid ?? 0,
                             gid: credentials?.gid ?? 0, groups: groupList.baseAddress,
-                            group_count: Int32(groupList.count), nice: nice)
+                            group_count: Int32(groupList.count), nice: nice, idle: idle ? 1 : 0)
                         return supervisor_spawn(&request, &pid)
                     }
                 }

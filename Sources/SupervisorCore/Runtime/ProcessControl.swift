@@ -14,6 +14,8 @@ struct InstanceLaunch: Sendable {
     let credentials: InstanceCredentials?
     /// The nice value it starts with until it is ready; 0: the supervisor's own.
     var nice: Int32 = 0
+    /// Whether it starts under `SCHED_IDLE`, until it is ready or `start-idle` is up.
+    var idle = false
 }
 
 /// How the supervisor's loop acts on its instances' processes: starts them, signals them, kills their groups, and
@@ -68,7 +70,7 @@ final class SystemProcesses: ProcessControl {
         let process = try ProcessSpawner.spawn(
             path: launch.path, arguments: launch.arguments, environment: launch.environment,
             listeners: launch.listeners, watchdog: launch.watchdog, credentials: launch.credentials,
-            nice: launch.nice, nullDevice: nullDevice)
+            nice: launch.nice, idle: launch.idle, nullDevice: nullDevice)
         handles[process.pid] = ProcessHandle.open(process.pid)
         return process
     }

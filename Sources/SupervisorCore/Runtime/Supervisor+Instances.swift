@@ -66,7 +66,7 @@ extension Supervisor {
             let launch = InstanceLaunch(
                 path: program, arguments: configuration.command, environment: environment, listeners: listeners,
                 watchdog: configuration.watchdog, credentials: configuration.credentials,
-                nice: startPriority.nice(for: configuration))
+                nice: startPriority.nice(for: configuration), idle: startPriority.idle(for: configuration))
             process = try processes.launch(launch, nullDevice: nullDevice)
         } catch {
             notify.close()
@@ -81,6 +81,7 @@ extension Supervisor {
                 configuration: configuration, environment: environment, listenerInodes: listenerInodes), for: id)
         probes.track(id)
         lifelineWatch(group: process.pid, configuration: configuration)
+        if startPriority.idle(for: configuration) { after(configuration.startIdle, .startIdleOver(id)) }
         switch configuration.readiness {
         case .listen: scheduleListenProbe()
         case .http, .exec: after(Self.probeInterval, .check(id, .readiness))

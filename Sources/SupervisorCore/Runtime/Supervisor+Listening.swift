@@ -134,12 +134,17 @@ extension Supervisor {
         logger.warning("\(text)")
     }
 
-    /// Says once that `start-nice` is not applied when the supervisor could not set the priority back at readiness.
+    /// Says once that `start-nice` or `start-idle` is not applied when the supervisor could not set the priority back
+    /// at readiness.
     func warnAboutStartPriority(_ configuration: Configuration) {
-        guard configuration.startNice > 0, !startPriority.canRestore, !warnedAboutStartPriority else { return }
+        var asked: [String] = []
+        if configuration.startNice > 0 { asked.append("start-nice \(configuration.startNice)") }
+        if configuration.startIdle > .zero { asked.append("start-idle \(configuration.startIdle.secondsText)") }
+        guard !asked.isEmpty, !startPriority.canRestore, !warnedAboutStartPriority else { return }
         warnedAboutStartPriority = true
+        let subject = asked.joined(separator: " and ")
         let text =
-            "start-nice \(configuration.startNice) is not applied: setting an instance's priority back at readiness "
+            "\(subject) \(asked.count == 1 ? "is" : "are") not applied: setting an instance's priority back at readiness "
             + "needs CAP_SYS_NICE (root) or an RLIMIT_NICE of 20 (LimitNICE=+0 in the unit); instances start at the "
             + "usual priority"
         logger.notice("\(text)")

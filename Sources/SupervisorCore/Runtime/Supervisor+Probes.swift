@@ -11,11 +11,13 @@ extension Supervisor {
     /// How long one probe attempt may take.
     static let probeTimeout: Duration = .seconds(2)
 
-    /// The instance is ready, whichever probe said so: tell the machine, then start watching its liveness.
+    /// The instance is ready, whichever probe said so: back to the usual priority, tell the machine, then start watching
+    /// its liveness.
     func markReady(_ id: InstanceID) {
+        // The usual priority first: the READY=1 the supervisor may send systemd for it comes after.
+        if let running = instances[id], machine.record(id)?.phase == .starting { restoreStartPriority(running) }
         handle(.ready(id))
         guard let record = machine.record(id), record.phase == .ready, let running = instances[id] else { return }
-        startPriority.restore(running.pid, startedWith: startPriority.nice(for: running.configuration))
         if let watchdog = running.configuration.watchdog {
             probes.watchdogPinged(id, at: .now)
             after(watchdog, .check(id, .watchdog))
@@ -23,6 +25,24 @@ extension Supervisor {
         if running.configuration.liveness != nil {
             after(running.configuration.livenessInterval, .check(id, .liveness))
         }
+    }
+
+    /// Sets the threads of an instance that started at a lower priority (``StartPriority``) back to the usual one.
+    func restoreStartPriority(_ running: RunningInstance) {
+        startPriority.restore(
+            running.pid, startedWith: startPriority.nice(for: running.configuration),
+            idle: startPriority.idle(for: running.configuration))
+    }
+
+    /// An instance's `start-idle` is up before it is ready: from now on it starts at the usual priority, so that a
+    /// start on cores the load keeps busy still ends within its ready timeout.
+    func startIdleOver(_ id: InstanceID) {
+        guard let record = machine.record(id), record.phase == .starting, let running = instances[id] else { return }
+        let threads = startPriority.restore(running.pid, startedWith: 0, idle: true)
+        let text =
+            "\(record.label) is not ready after start-idle \(running.configuration.startIdle.secondsText); it goes on "
+            + "starting at the usual priority (\(threads) threads)"
+        logger.info("\(text)")
     }
 
     /// A probe's turn has come for an instance.

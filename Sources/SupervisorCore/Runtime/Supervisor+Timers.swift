@@ -100,7 +100,7 @@ extension Supervisor.Event {
     var instanceID: InstanceID? {
         switch self {
         case .timer(.readyTimeout(let id)), .timer(.drainTimeout(let id)): id
-        case .check(let id, _): id
+        case .check(let id, _), .startIdleOver(let id): id
         default: nil
         }
     }

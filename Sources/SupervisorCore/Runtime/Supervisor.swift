@@ -25,6 +25,8 @@ package final class Supervisor {
         case ping(PingReply)
         case check(InstanceID, ProbeKind)
         case probeResult(InstanceID, ProbeKind, passed: Bool, detail: String)
+        /// The instance's `start-idle` is up: if it is still starting, it goes on at the usual priority.
+        case startIdleOver(InstanceID)
         case stopAfterDelay
         case killProbe(Int32)
         /// A main process announced with `MAINPID=` has exited (its pidfd says so), whoever reaped it.
@@ -396,6 +398,7 @@ package final class Supervisor {
         case .ping(let reply): reply.resolve(true)
         case .check(let id, let kind): check(id, kind)
         case .probeResult(let id, let kind, let passed, let detail): probed(id, kind, passed: passed, detail: detail)
+        case .startIdleOver(let id): startIdleOver(id)
         case .stopAfterDelay:
             extendStopTimeout(delay: .zero)
             handle(.stopRequested(force: false))
