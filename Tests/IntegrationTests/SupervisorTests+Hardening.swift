@@ -194,8 +194,16 @@ extension SupervisorTests {
             launcher: ["/usr/bin/unshare", "--pid", "--fork", "--mount-proc", "--kill-child"])
         try supervisor.waitUntilReady()
         let announced = try #require(try supervisor.status().instances.first?.pid)
+        // The supervisor (pid 1 of the namespace, unshare's child) is stopped while the number changes hands: its
+        // threads and spawns take numbers too, and one of them could take the freed number first (CI saw it).
+        let launcher = supervisor.process.pid
+        let children = try String(contentsOfFile: "/proc/\(launcher)/task/\(launcher)/children", encoding: .utf8)
+        let supervisorPID = try #require(children.split(separator: " ").first.flatMap { Int32($0) })
+        #expect(kill(supervisorPID, SIGSTOP) == 0)
+        defer { kill(supervisorPID, SIGCONT) }
         try Self.write([], to: "\(directory)/go")
         #expect(eventually { access("\(directory)/impostor", F_OK) == 0 }, "\(supervisor.log)")
+        #expect(kill(supervisorPID, SIGCONT) == 0)
         let fields = try String(contentsOfFile: "\(directory)/impostor", encoding: .utf8).split(separator: " ")
         let main = try #require(Int32(fields[0]))
         let impostor = try #require(Int32(fields[1]))
