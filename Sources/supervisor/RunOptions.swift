@@ -33,6 +33,7 @@ struct RunOptions: ParsableArguments {
     @Option(Settings.shutdownDelay) var shutdownDelay: String?
     @Option(Settings.stopSignal) var stopSignal: String?
     @Option(Settings.drainTimeout) var drainTimeout: String?
+    @Option(Settings.stopPace) var stopPace: String?
     @Option(Settings.maxSurge) var maxSurge: String?
     @Option(Settings.bake) var bake: String?
     @Option(Settings.maxDraining) var maxDraining: String?
@@ -74,6 +75,7 @@ struct RunOptions: ParsableArguments {
             (Settings.shutdownDelay, SettingInput(flag: shutdownDelay)),
             (Settings.stopSignal, SettingInput(flag: stopSignal)),
             (Settings.drainTimeout, SettingInput(flag: drainTimeout)),
+            (Settings.stopPace, SettingInput(flag: stopPace)),
             (Settings.maxSurge, SettingInput(flag: maxSurge)),
             (Settings.bake, SettingInput(flag: bake)),
 

@@ -62,4 +62,26 @@ extension SupervisorTests {
             #expect(!supervisor.log.contains("closed its listeners"), "\(mode)")
         }
     }
+
+    @Test("stop-pace: in shared mode the old instances get their stop signals that far apart; without it, together")
+    func stopPaceSpacesStopSignals() throws {
+        for pace in ["1.5s", "0"] {
+            let port = try freePort()
+            let supervisor = try Self.startDemo(
+                port: port, extra: ["--listen-mode", "shared", "--stop-pace", pace])
+            let before = try supervisor.readyPIDs()
+            #expect(before.count == 2)
+            #expect(try supervisor.cli("reload").exitCode == 0)
+            // An old instance without connections drains in milliseconds once signalled.
+            usleep(600_000)
+            let signalled = before.filter { supervisor.log.contains("demo-server[\($0)]: received SIGTERM") }
+            if pace == "0" {
+                #expect(signalled.count == 2, "pace \(pace): \(supervisor.log)")
+            } else {
+                #expect(signalled.count == 1, "pace \(pace): \(supervisor.log)")
+                #expect(before.filter(isAlive).count == 1, "pace \(pace)")
+            }
+            #expect(eventually(timeout: .seconds(5)) { before.allSatisfy { !isAlive($0) } }, "pace \(pace)")
+        }
+    }
 }

@@ -282,6 +282,20 @@ struct ConfigurationTests {
         #expect(try load("start-idle = 2").startIdle == .seconds(2))
     }
 
+    @Test("stop-pace is 0 (together) by default, and a duration")
+    func stopPaceDuration() throws {
+        func load(_ toml: String) throws -> Configuration {
+            try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
+        }
+        #expect(try load("").stopPace == .zero)
+        #expect(try load(#"stop-pace = "50ms""#).stopPace == .milliseconds(50))
+        #expect(throws: ConfigurationError.self) { try load(#"stop-pace = "-1s""#) }
+        // 4 instances 10 s apart: the last is signalled 30 s after the first, when drain-timeout kills it.
+        let error = #expect(throws: ConfigurationError.self) { try load("instances = 4\nstop-pace = \"10s\"") }
+        #expect(error?.description.contains("within drain-timeout 30 s") == true, "\(String(describing: error))")
+        #expect(try load("instances = 4\nstop-pace = \"9s\"").stopPace == .seconds(9))
+    }
+
     @Test("a handover state written before listen kinds existed reads as TCP")
     func listenAddressDecodesOldState() throws {
         let old = #"{"host":"127.0.0.1","port":8080,"name":"web"}"#

@@ -38,6 +38,8 @@ package struct Configuration: Equatable, Sendable {
     package var startIdle: Duration
     package var stopSignal: UnixSignal
     package var drainTimeout: Duration
+    /// How far apart old instances get their stop signals (``StopPacing``); 0: together.
+    package var stopPace: Duration
     /// `nil`: all instances at once.
     package var maxSurge: Int?
     package var controlSocket: String?
@@ -166,9 +168,19 @@ package struct Configuration: Equatable, Sendable {
         startIdle = layer.value(Settings.startIdle)
         guard startIdle >= .zero else { throw ConfigurationError("start-idle must not be negative") }
         drainTimeout = layer.value(Settings.drainTimeout)
+        stopPace = layer.value(Settings.stopPace)
+        guard stopPace >= .zero else { throw ConfigurationError("stop-pace must not be negative") }
         for (setting, value) in [("ready-timeout", readyTimeout), ("drain-timeout", drainTimeout)] where value <= .zero
         {
             throw ConfigurationError("\(setting) must be longer than 0 s")
+        }
+        // The drain timeout counts from the rollout's decision, before a paced signal is sent.
+        let lastSignal = stopPace * (instances - 1)
+        if stopPace > .zero, lastSignal >= drainTimeout {
+            throw ConfigurationError(
+                "stop-pace \(stopPace.secondsText) for \(instances) instances signals the last old one "
+                    + "\(lastSignal.secondsText) after the first, not within drain-timeout \(drainTimeout.secondsText): "
+                    + "it would be killed before it could drain; shorten stop-pace or lengthen drain-timeout")
         }
         stopSignal = layer.value(Settings.stopSignal)
         if stopSignal == .kill {

@@ -110,6 +110,12 @@ package enum Settings {
         "drain-timeout", .duration, default: Duration.seconds(30), valueName: "duration",
         help: "How long an instance may drain before SIGKILL.")
 
+    package static let stopPace = Setting(
+        "stop-pace", .duration, default: Duration.zero, valueName: "duration",
+        help: "How far apart old instances get their stop signals, so that their keep-alive connections do not all "
+            + "reconnect at once; 0: together (in app mode they always go one at a time, each once the one before "
+            + "closed its listeners).")
+
     package static let maxSurge = Setting(
         "max-surge", .surge, default: MaxSurge.all, valueName: "count",
         help: "How many replacements may start at once during a reload: a number, or all.")
@@ -158,6 +164,7 @@ package enum Settings {
         name, instances, listen, listenMode, kernelMigrate, backlog, receiveBuffer, socketMode, socketUser,
         socketGroup, ready, startNice, startIdle, readyTimeout, adminPortBase, watchdogSec,
         liveness, livenessInterval, livenessThreshold, health, minReady, shutdownDelay, stopSignal, drainTimeout,
+        stopPace,
         maxSurge, bake, maxDraining, controlSocket, controlGroup, user, group, environment, command,
     ]
 

@@ -4,7 +4,7 @@ internal import Logging
 import Glibc
 #endif
 
-/// The stop signals of `app` mode, one instance at a time.
+/// The stop signals of old instances, one instance at a time: in `app` mode always, in every mode with `stop-pace`.
 ///
 /// In `app` mode each instance binds its own socket in one `SO_REUSEPORT` group. When one of them closes its
 /// listener, the kernel moves the connections queued on it to another listener of the group (`tcp_migrate_req`); if
@@ -13,7 +13,13 @@ import Glibc
 /// once lost 19 to 129 queued connections per 2,000 closes; one after the other, 5 ms apart, none. So when a rollout
 /// stops several `app`-mode instances, the supervisor signals the next only once the previous one's listening sockets
 /// are closed (``gap`` later), or after ``longest`` (an instance that keeps listening does not hold the others back).
-/// The other modes need none of this: the supervisor holds the sockets, which stay open.
+/// The other modes need none of this for the sockets: the supervisor holds them, and they stay open.
+///
+/// `stop-pace` spaces the stop signals in every mode, for the clients: when an instance drains, its keep-alive
+/// connections close at their next request and reconnect to the instances that stay. Signalled together, the old
+/// instances send all of them at once to new instances that have served nothing yet; `stop-pace` apart, a share at
+/// a time. In `app` mode the next signal waits for the previous instance's listeners to close, then the longer of
+/// ``gap`` and `stop-pace`.
 struct StopPacing {
     /// How long after an instance's listeners closed the next one is signalled.
     static let gap: Duration = .milliseconds(5)
@@ -22,29 +28,32 @@ struct StopPacing {
     /// How often the previous one's listeners are looked at.
     static let interval: Duration = .milliseconds(2)
 
-    /// The instance signalled last, while the sockets it listened on are open.
+    /// The `app`-mode instance signalled last, while the sockets it listened on are open.
     struct Closing {
         /// `instance #0 (pid 12, generation 3)`.
         let label: String
         let inodes: Set<UInt64>
         let ports: Set<UInt16>
         let since: ContinuousClock.Instant
+        /// Its `stop-pace`: the next signal follows the closing this long later, if that is longer than ``gap``.
+        let pace: Duration
     }
 
     /// The stop signals not sent yet, in order.
     var queue: [(pid: Int32, signal: UnixSignal)] = []
     var closing: Closing?
-    /// Whether the next signal waits for ``gap`` (a timer is set).
+    /// Whether the next signal waits for ``gap`` or `stop-pace` (a timer is set).
     var waitingForGap = false
 
     var isIdle: Bool { queue.isEmpty && closing == nil && !waitingForGap }
 }
 
 extension Supervisor {
-    /// Sends a stop signal to an instance's main process: in `app` mode, unless the supervisor stops, after the
-    /// instance stopped before it has closed its listeners (``StopPacing``); else at once.
+    /// Sends a stop signal to an instance's main process, unless the supervisor stops: in `app` mode after the
+    /// instance stopped before it has closed its listeners, and with `stop-pace` after the pace (``StopPacing``); else
+    /// at once.
     func sendStop(_ signal: UnixSignal, to pid: Int32) {
-        guard !shuttingDown, let instance = appModeInstance(mainPID: pid) else {
+        guard !shuttingDown, let paced = pacedInstance(mainPID: pid) else {
             flushPacedStops()
             send(signal, to: pid)
             return
@@ -53,7 +62,7 @@ extension Supervisor {
             stopPacing.queue.append((pid, signal))
             return
         }
-        signalAndWatch(signal, to: pid, instance)
+        signalPaced(signal, to: pid, paced)
     }
 
     /// Sends every stop signal that waits, at once: at a stop, and before an in-place upgrade (the queue is not
@@ -76,13 +85,13 @@ extension Supervisor {
         }
         stopPacing.closing = nil
         stopPacing.waitingForGap = true
-        after(closed ? StopPacing.gap : .zero, .stopPacingNext)
+        after(closed ? max(StopPacing.gap, closing.pace) : .zero, .stopPacingNext)
         guard !stopPacing.queue.isEmpty else { return }
         if closed {
             let took = (ContinuousClock.now - closing.since).secondsText
             let text =
                 "\(closing.label) closed its listeners \(took) after its stop signal; the next instance's follows "
-                + "\(StopPacing.gap.secondsText) later"
+                + "\(max(StopPacing.gap, closing.pace).secondsText) later"
             logger.debug("\(text)")
         } else {
             let text =
@@ -106,41 +115,52 @@ extension Supervisor {
         while !stopPacing.queue.isEmpty {
             let (pid, signal) = stopPacing.queue.removeFirst()
             guard processes.holds(pid) else { continue }
-            guard let instance = appModeInstance(mainPID: pid) else {
+            guard let paced = pacedInstance(mainPID: pid) else {
                 send(signal, to: pid)
                 continue
             }
-            signalAndWatch(signal, to: pid, instance)
+            signalPaced(signal, to: pid, paced)
             return
         }
     }
 
-    private func signalAndWatch(_ signal: UnixSignal, to pid: Int32, _ instance: AppModeInstance) {
-        let ports = Set(instance.configuration.listen.compactMap(\.tcpPort))
-        let inodes = Set(ListenProbe.listening(by: instance.leader, on: ports).map(\.inode))
+    /// Signals a paced instance, then waits before the next: in `app` mode until its listeners closed (then the gap),
+    /// else for `stop-pace`.
+    private func signalPaced(_ signal: UnixSignal, to pid: Int32, _ instance: PacedInstance) {
+        let configuration = instance.configuration
+        let ports = configuration.listenMode == .app ? Set(configuration.listen.compactMap(\.tcpPort)) : []
+        // Its listeners, looked up before the signal makes it close them.
+        let inodes = ports.isEmpty ? [] : Set(ListenProbe.listening(by: instance.leader, on: ports).map(\.inode))
         send(signal, to: pid)
-        guard !inodes.isEmpty else {
+        if !inodes.isEmpty {
+            stopPacing.closing = StopPacing.Closing(
+                label: instance.label, inodes: inodes, ports: ports, since: .now, pace: configuration.stopPace)
+            after(StopPacing.interval, .stopPacingTick)
+        } else if configuration.stopPace > .zero {
+            stopPacing.waitingForGap = true
+            after(configuration.stopPace, .stopPacingNext)
+        } else {
             sendNextPacedStop()
-            return
         }
-        stopPacing.closing = StopPacing.Closing(label: instance.label, inodes: inodes, ports: ports, since: .now)
-        after(StopPacing.interval, .stopPacingTick)
     }
 
-    /// What pacing needs of an `app`-mode instance: its first process (the tree under it holds the listeners), its
-    /// configuration and its label.
-    private struct AppModeInstance {
+    /// What pacing needs of an instance: its first process (in `app` mode the tree under it holds the listeners),
+    /// its configuration and its label.
+    private struct PacedInstance {
         let leader: Int32
         let configuration: Configuration
         let label: String
     }
 
-    /// The `app`-mode instance whose main process is `mainPID`; `nil` for another mode or no listen address.
-    private func appModeInstance(mainPID: Int32) -> AppModeInstance? {
+    /// The instance whose main process is `mainPID`, when its stop signal is paced: in `app` mode with a listen
+    /// address, or with a `stop-pace`; else `nil`.
+    private func pacedInstance(mainPID: Int32) -> PacedInstance? {
         guard let record = machine.records.first(where: { $0.mainPID == mainPID }),
-            let running = instances[record.id], running.configuration.listenMode == .app,
-            !running.configuration.listen.isEmpty
+            let running = instances[record.id]
         else { return nil }
-        return AppModeInstance(leader: running.pid, configuration: running.configuration, label: record.label)
+        let configuration = running.configuration
+        let appMode = configuration.listenMode == .app && !configuration.listen.isEmpty
+        guard appMode || configuration.stopPace > .zero else { return nil }
+        return PacedInstance(leader: running.pid, configuration: configuration, label: record.label)
     }
 }
