@@ -9,6 +9,11 @@ struct ConfigurationTests {
         try ConfigurationFile.parse(toml, path: "app.toml")
     }
 
+    /// The configuration of `toml` with a command added, for one instance.
+    private func load(_ toml: String) throws -> Configuration {
+        try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
+    }
+
     @Test("every key of the file is read")
     func fullFile() throws {
         let parsed = try layer(
@@ -258,9 +263,6 @@ struct ConfigurationTests {
 
     @Test("start-nice is off by default, and a nice value from 0 to 19")
     func startNiceRange() throws {
-        func load(_ toml: String) throws -> Configuration {
-            try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
-        }
         #expect(try load("").startNice == 0)
         #expect(try load("start-nice = 19").startNice == 19)
         for bad in ["start-nice = 20", "start-nice = -1"] {
@@ -274,9 +276,6 @@ struct ConfigurationTests {
 
     @Test("start-idle is off by default, and a duration")
     func startIdleDuration() throws {
-        func load(_ toml: String) throws -> Configuration {
-            try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
-        }
         #expect(try load("").startIdle == .zero)
         #expect(try load(#"start-idle = "1.5s""#).startIdle == .milliseconds(1500))
         #expect(try load("start-idle = 2").startIdle == .seconds(2))
@@ -284,9 +283,6 @@ struct ConfigurationTests {
 
     @Test("stop-pace is 0 (together) by default, and a duration")
     func stopPaceDuration() throws {
-        func load(_ toml: String) throws -> Configuration {
-            try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
-        }
         #expect(try load("").stopPace == .zero)
         #expect(try load(#"stop-pace = "50ms""#).stopPace == .milliseconds(50))
         #expect(throws: ConfigurationError.self) { try load(#"stop-pace = "-1s""#) }
@@ -307,9 +303,6 @@ struct ConfigurationTests {
 
     @Test("unix: needs shared mode; udp: cannot serve the health endpoint; socket-mode and socket-group are checked")
     func listenKindRules() throws {
-        func load(_ toml: String) throws -> Configuration {
-            try Configuration(try layer(toml + "\ncommand = [\"/bin/true\"]\n"), defaultInstances: 1)
-        }
         let shared = try load(
             #"listen = ["api=unix:/run/app.sock", "udp:127.0.0.1:53"]"# + "\nlisten-mode = \"shared\"")
         #expect(shared.listen.map(\.description) == ["unix:/run/app.sock", "udp:127.0.0.1:53"])

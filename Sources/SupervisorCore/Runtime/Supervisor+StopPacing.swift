@@ -74,7 +74,7 @@ extension Supervisor {
     }
 
     /// Looks again at the listeners of the instance signalled last; once they are closed (or it had its time), the
-    /// next signal goes out ``StopPacing/gap`` later.
+    /// next signal goes out ``StopPacing/gap`` later, or the instance's `stop-pace` if that is longer.
     func stopPacingTick() {
         guard let closing = stopPacing.closing else { return }
         let listening = Set(ListenProbe.listeningSockets(onPorts: closing.ports).map(\.inode))
@@ -83,15 +83,16 @@ extension Supervisor {
             after(StopPacing.interval, .stopPacingTick)
             return
         }
+        let wait = closed ? max(StopPacing.gap, closing.pace) : .zero
         stopPacing.closing = nil
         stopPacing.waitingForGap = true
-        after(closed ? max(StopPacing.gap, closing.pace) : .zero, .stopPacingNext)
+        after(wait, .stopPacingNext)
         guard !stopPacing.queue.isEmpty else { return }
         if closed {
             let took = (ContinuousClock.now - closing.since).secondsText
             let text =
                 "\(closing.label) closed its listeners \(took) after its stop signal; the next instance's follows "
-                + "\(max(StopPacing.gap, closing.pace).secondsText) later"
+                + "\(wait.secondsText) later"
             logger.debug("\(text)")
         } else {
             let text =
