@@ -15,6 +15,9 @@ internal import Foundation
 /// - `GET /healthz`: 200 while the supervisor's event loop answers and at least one instance is ready, else 503.
 /// - `GET /readyz`: 200 while at least `min-ready` instances are ready and the supervisor is not shutting down
 ///   (a rollout in progress or rolled back does not change that: the host keeps serving), else 503.
+/// - `GET /readyz?release=v2` (or `?generation=3`): the gate for deploy tools (``ReleaseGate``): 200 only while that
+///   release serves with `min-ready` of its instances ready and no rollout in progress, else 503; 400 for a query it
+///   cannot read, so that a misspelt gate never opens.
 /// - `GET /status`: the status as JSON, without the command's arguments and the probes' secrets
 ///   (``StatusReport/redactingSecrets()``).
 /// - `GET /metrics`: Prometheus text.
@@ -54,7 +57,15 @@ package struct HealthRoutes: Sendable {
             let answer = await observer.liveness(timeout: livenessTimeout)
             return text(answer.ok ? .ok : .serviceUnavailable, answer.text)
         case "/readyz":
-            let answer = observer.readiness()
+            guard let mark = uri.firstIndex(of: "?") else {
+                let answer = observer.readiness()
+                return text(answer.ok ? .ok : .serviceUnavailable, answer.text)
+            }
+            let query: ReleaseGate.Query
+            do { query = try ReleaseGate.Query(parsing: uri[uri.index(after: mark)...]) } catch {
+                return text(.badRequest, "bad query on /readyz: \(error)")
+            }
+            let answer = observer.readiness(for: query)
             return text(answer.ok ? .ok : .serviceUnavailable, answer.text)
         case "/status":
             guard let report = observer.statusCountingConnections() else {

@@ -5,12 +5,15 @@ import SupervisorCore
 import Glibc
 #endif
 
-/// Sends `command` to the supervisor `options` point at, prints each progress line as it arrives, and returns the
-/// final result (`nil` when the connection closed without one).
-func sendPrintingProgress(_ request: ControlRequest, to options: ClientOptions) throws -> ControlResult? {
+/// Sends `command` to the supervisor `options` point at, prints each progress line as it arrives (on standard
+/// output, or the descriptor `progressTo`), and returns the final result (`nil` when the connection closed without
+/// one).
+func sendPrintingProgress(
+    _ request: ControlRequest, to options: ClientOptions, progressTo descriptor: Int32 = 1
+) throws -> ControlResult? {
     var result: ControlResult?
     try send(request, to: options) { reply in
-        if let progress = reply.progress { printLine(progress) }
+        if let progress = reply.progress { writeAll(descriptor, progress + "\n") }
         if let final = reply.result { result = final }
     }
     return result

@@ -37,6 +37,7 @@ struct RunOptions: ParsableArguments {
     @Option(Settings.maxSurge) var maxSurge: String?
     @Option(Settings.bake) var bake: String?
     @Option(Settings.maxDraining) var maxDraining: String?
+    @Option(Settings.release) var release: String?
     @Option(Settings.controlSocket) var controlSocket: String?
     @Option(Settings.controlGroup) var controlGroup: String?
     @Option(Settings.user) var user: String?
@@ -78,8 +79,8 @@ struct RunOptions: ParsableArguments {
             (Settings.stopPace, SettingInput(flag: stopPace)),
             (Settings.maxSurge, SettingInput(flag: maxSurge)),
             (Settings.bake, SettingInput(flag: bake)),
-
             (Settings.maxDraining, SettingInput(flag: maxDraining)),
+            (Settings.release, SettingInput(flag: release)),
             (Settings.controlSocket, SettingInput(flag: controlSocket)),
             (Settings.controlGroup, SettingInput(flag: controlGroup)),
             (Settings.user, SettingInput(flag: user)),

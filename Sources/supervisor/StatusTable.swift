@@ -14,6 +14,7 @@ enum StatusTable {
             "\(report.name) (pid \(report.supervisorPID), \(report.state)): \(generation), "
                 + "\(ready)/\(report.instancesWanted) ready")
         lines.append("command: \(report.command.joined(separator: " "))")
+        for release in report.generations ?? [] { lines.append(releaseLine(release)) }
         var version = "supervisor \(report.version)"
         if let last = report.lastUpgrade, let count = report.upgradeCount {
             let outcome = last.failure.map { "failed (\($0)), back on \(last.toVersion)" } ?? "from \(last.fromVersion)"
@@ -57,6 +58,18 @@ enum StatusTable {
             lines.append(line)
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// `generation 2: release v2, /srv/app/releases/v2/bin/server (sha256:0123456789ab), config sha256:…`; digests
+    /// shortened to 12 digits (`status --json` has them whole).
+    static func releaseLine(_ release: GenerationRelease) -> String {
+        func short(_ digest: String) -> String { String(digest.prefix("sha256:".count + 12)) }
+        var parts = ["release \(release.release ?? "-")"]
+        if let executable = release.executable {
+            parts.append(executable + " (\(release.executableDigest.map(short) ?? "digest pending"))")
+        }
+        if let config = release.configDigest { parts.append("config \(short(config))") }
+        return "generation \(release.generation): " + parts.joined(separator: ", ")
     }
 
     /// Local `HH:MM:SS`.

@@ -29,11 +29,40 @@ struct UpgradeCommand: ParsableCommand {
             valueName: "path"))
     var binary: String?
 
+    @Flag(
+        help: """
+            Print the outcome as one JSON object on standard output (result: completed, failed or refused; \
+            fromVersion, toVersion, durationSeconds, message); progress goes to standard error.
+            """)
+    var json = false
+
     func run() throws {
+        guard json else { return try report(try upgrade(progressTo: 1)) }
+        let started = ContinuousClock.now
+        let before = version()
+        let outcome: UpgradeOutcome
+        do {
+            let result = try upgrade(progressTo: 2)
+            outcome = UpgradeOutcome(
+                result: result.outcome ?? (result.ok ? "completed" : "failed"), fromVersion: before,
+                toVersion: result.ok ? version() : before, durationSeconds: started.secondsSince,
+                message: result.message)
+        } catch let failure as ValidationFailure {
+            outcome = UpgradeOutcome(
+                result: "failed", fromVersion: before, toVersion: version(), durationSeconds: started.secondsSince,
+                message: failure.description)
+        }
+        try printJSON(outcome)
+        if outcome.result != "completed" { throw ExitCode(1) }
+    }
+
+    /// Asks for the upgrade and returns how it ended, as the program running afterwards says.
+    private func upgrade(progressTo descriptor: Int32) throws -> ControlResult {
         let id = UInt64.random(in: 1...UInt64.max)
+        // Relative to this directory, not the supervisor's.
         let request = ControlRequest(command: .upgrade, binary: binary.map(FileText.absolute), upgradeID: id)
-        // Relative to this directory, not the supervisor's. A result on this connection means the exec did not happen; its closing without one means it did.
-        if let result = try sendPrintingProgress(request, to: target) { return try report(result) }
+        // A result on this connection means the exec did not happen; its closing without one means it did.
+        if let result = try sendPrintingProgress(request, to: target, progressTo: descriptor) { return result }
         var answer: ControlResult?
         try send(ControlRequest(command: .upgradeResult, upgradeID: id), to: target) { reply in
             if let result = reply.result { answer = result }
@@ -42,7 +71,14 @@ struct UpgradeCommand: ParsableCommand {
             throw ValidationFailure(
                 "the supervisor closed the connection without saying how the upgrade ended; look at its log")
         }
-        try report(answer)
+        return answer
+    }
+
+    /// The running supervisor's version, `nil` when it does not answer.
+    private func version() -> String? {
+        var version: String?
+        try? send(ControlRequest(command: .status), to: target) { reply in version = reply.status?.version ?? version }
+        return version
     }
 
     private func report(_ result: ControlResult) throws {
@@ -53,6 +89,15 @@ struct UpgradeCommand: ParsableCommand {
         }
         printLine("supervisor \(name): \(result.message)")
     }
+}
+
+/// What `upgrade --json` prints.
+struct UpgradeOutcome: Encodable {
+    var result: String
+    var fromVersion: String?
+    var toVersion: String?
+    var durationSeconds: Double
+    var message: String
 }
 
 /// `supervisor upgrade-check`: started by a running supervisor at `supervisor upgrade`, never by people: this binary
@@ -74,7 +119,7 @@ struct UpgradeCheckCommand: ParsableCommand {
                     "cannot read the command line `\(state.arguments.joined(separator: " "))` as `supervisor run`")
             }
             let source = try run.options.source(environment: SystemInfo.environment())
-            for file in state.files { _ = try source.load(fileBytes: file.bytes, checkingCommand: false) }
+            for file in state.files { _ = try source.load(fileBytes: file.bytes, checkingFiles: false) }
         } catch let error as ConfigurationError {
             printLine("cannot read a configuration of the running supervisor: \(error.message)")
             throw ExitCode(1)

@@ -236,6 +236,32 @@ extension SupervisorTests {
         #expect(try supervisor.status().generation == 2)
     }
 
+    @Test(
+        "upgrade --json prints one object with the outcome and both versions; what each generation runs survives the upgrade"
+    )
+    func upgradeJSON() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port, extra: ["--release", "v7"])
+        #expect(eventually { (try? supervisor.status().generations?.first?.executableDigest) != nil })
+        let before = try #require(try supervisor.status().generations)
+        #expect(before.map(\.release) == ["v7"])
+        let upgrade = try supervisor.cli("upgrade", ["--json", "--binary", Self.releaseSupervisorPath])
+        #expect(upgrade.exitCode == 0, "\(upgrade.stdout)\(upgrade.stderr)")
+        let lines = upgrade.stdout.split(separator: "\n")
+        #expect(lines.count == 1, "\(upgrade.stdout)")
+        let outcome = try JSONSerialization.jsonObject(with: Data((lines.first ?? "").utf8)) as? [String: Any]
+        #expect(outcome?["result"] as? String == "completed")
+        #expect(outcome?["fromVersion"] as? String == SupervisorVersion.current)
+        #expect(outcome?["toVersion"] as? String == "0.1.0")
+        #expect((outcome?["message"] as? String)?.hasPrefix("upgraded ") == true)
+        #expect(try supervisor.status().generations == before)
+
+        let refused = try supervisor.cli("upgrade", ["--json", "--binary", "/nonexistent/supervisor"])
+        #expect(refused.exitCode == 1)
+        let refusal = try JSONSerialization.jsonObject(with: Data(refused.stdout.utf8)) as? [String: Any]
+        #expect(refusal?["result"] as? String == "refused", "\(refused.stdout)")
+    }
+
     @Test("an upgrade during a rollout is refused with the reason; it works once the rollout ended")
     func upgradeDuringRollout() throws {
         let directory = try TemporaryDirectory.make()

@@ -450,6 +450,10 @@ struct LivenessTests {
         let result = driver.last.finishedReloads.first?.1
         #expect(result?.kind == .rolledBack)
         #expect(result?.message.hasSuffix("sent no WATCHDOG=1 for 1 s; rolled back to generation 1") == true)
+        // What served before, and what failed.
+        #expect(result?.from == Generation(1))
+        #expect(result?.to == Generation(2))
+        #expect(result?.generation == Generation(1))
     }
 
     @Test("metrics: time to ready, drain, forced kills and rollouts are measured")
@@ -556,13 +560,20 @@ struct DrainingBoundTests {
         for request in 1...2 {
             driver.send(.reloadRequested(ReloadRequestID(request)))
             driver.readyAll()
-            #expect(driver.last.finishedReloads.first?.1.succeeded == true)
+            let completed = driver.last.finishedReloads.first?.1
+            #expect(completed?.kind == .completed)
+            #expect(completed?.from == Generation(request))
+            #expect(completed?.to == Generation(request + 1))
         }
         #expect(driver.machine.drainingGenerations == [Generation(1), Generation(2)])
         driver.advance(.seconds(10))
         driver.send(.reloadRequested(ReloadRequestID(3)))
         let refused = driver.last.finishedReloads.first?.1
         #expect(refused?.succeeded == false)
+        // Nothing was begun: refused, not failed; generation 3 serves on.
+        #expect(refused?.kind == .refused)
+        #expect(refused?.from == Generation(3))
+        #expect(refused?.to == nil)
         #expect(
             refused?.message
                 == "reload refused: 2 earlier generations are still draining (generation 1, generation 2) (the last "

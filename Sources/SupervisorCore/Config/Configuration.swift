@@ -51,6 +51,10 @@ package struct Configuration: Equatable, Sendable {
     package var bake: Duration
     /// A reload is refused while this many earlier generations are still draining.
     package var maxDraining: Int
+    /// What names the release a generation runs; `nil`: nothing.
+    package var release: ReleaseLabel?
+    /// The label: ``release``'s, or what its file held when ``ConfigurationSource`` read it (`nil` before that).
+    package var releaseLabel: String?
     /// Added to each instance's environment, sorted by name.
     package var environment: [EnvironmentVariable]
     /// The program and its arguments.
@@ -199,6 +203,8 @@ package struct Configuration: Equatable, Sendable {
         bake = layer.value(Settings.bake)
         maxDraining = layer.value(Settings.maxDraining)
         guard maxDraining >= 1 else { throw ConfigurationError("max-draining must be at least 1, not \(maxDraining)") }
+        release = layer.value(Settings.release)
+        if case .label(let label) = release { releaseLabel = label }
         let user = layer.value(Settings.user)
         let group = layer.value(Settings.group)
         if group != nil && user == nil {

@@ -17,7 +17,8 @@ package struct ConfigurationSource: Sendable {
         self.searchPath = searchPath
     }
 
-    /// Reads the file, applies the flags, checks every value, and checks that the command can be executed.
+    /// Reads the file, applies the flags, checks every value, checks that the command can be executed, and reads the
+    /// release's label from its file (`release = "file:…"`).
     ///
     /// - Throws: ``ConfigurationError`` naming the first problem and its fix.
     package func load() throws(ConfigurationError) -> Configuration {
@@ -27,13 +28,17 @@ package struct ConfigurationSource: Sendable {
     /// ``load()`` with the file's bytes read already (`nil` without a file): a reload parses exactly the bytes a
     /// ``ParserCheck`` child parsed first.
     ///
-    /// Without `checkingCommand`, whether the command can be executed is not checked: an upgrade reads the
-    /// configurations of generations that run already, whose release may be gone from the disk.
-    package func load(fileBytes: [UInt8]?, checkingCommand: Bool = true) throws(ConfigurationError) -> Configuration {
+    /// Without `checkingFiles`, neither is the command checked nor the release file read: an upgrade reads the
+    /// configurations of generations that run already, whose release may be gone from the disk (and whose label it
+    /// hands over).
+    package func load(fileBytes: [UInt8]?, checkingFiles: Bool = true) throws(ConfigurationError) -> Configuration {
         var fileLayer = ConfigurationLayer()
         if let file, let fileBytes { fileLayer = try ConfigurationFile.parse(fileBytes, path: file) }
-        let configuration = try Configuration(flags.overriding(fileLayer), defaultInstances: defaultInstances)
-        if checkingCommand { _ = try CommandResolver.resolve(configuration.command[0], searchPath: searchPath) }
+        var configuration = try Configuration(flags.overriding(fileLayer), defaultInstances: defaultInstances)
+        if checkingFiles {
+            _ = try CommandResolver.resolve(configuration.command[0], searchPath: searchPath)
+            configuration.releaseLabel = try configuration.release?.resolve()
+        }
         return configuration
     }
 }

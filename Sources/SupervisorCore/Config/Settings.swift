@@ -129,6 +129,12 @@ package enum Settings {
         "max-draining", .integer, default: 3, valueName: "count",
         help: "Refuse a reload while this many earlier generations are still draining.")
 
+    package static let release = Setting(
+        "release", .release, defaultText: "none", valueName: "label",
+        help: "A label for the release each generation runs, e.g. v2, shown by status and reload and matched by "
+            + "/readyz?release=; file:PATH reads it from the file's first line (v2, or RELEASE=v2) at each start and "
+            + "reload, e.g. file:/srv/app/current/RELEASE.")
+
     package static let controlSocket = Setting(
         "control-socket", .text,
         defaultText: "$RUNTIME_DIRECTORY/NAME.sock, /run/supervisor/NAME.sock as root, else "
@@ -165,7 +171,7 @@ package enum Settings {
         socketGroup, ready, startNice, startIdle, readyTimeout, adminPortBase, watchdogSec,
         liveness, livenessInterval, livenessThreshold, health, minReady, shutdownDelay, stopSignal, drainTimeout,
         stopPace,
-        maxSurge, bake, maxDraining, controlSocket, controlGroup, user, group, environment, command,
+        maxSurge, bake, maxDraining, release, controlSocket, controlGroup, user, group, environment, command,
     ]
 
     /// The setting of a key of the file, `nil` for an unknown key.
@@ -176,6 +182,15 @@ extension SettingReader where Value == ReadinessProbe {
     /// `notify`, `listen`, `http:URL` or `exec:COMMAND`.
     static let readiness = SettingReader.parsed(errorsNameSetting: true) { text throws(ConfigurationError) in
         try ReadinessProbe(parsing: text)
+    } describe: {
+        $0.description
+    }
+}
+
+extension SettingReader where Value == ReleaseLabel {
+    /// A label, or `file:PATH`.
+    static let release = SettingReader.parsed(errorsNameSetting: true) { text throws(ConfigurationError) in
+        try ReleaseLabel(parsing: text)
     } describe: {
         $0.description
     }

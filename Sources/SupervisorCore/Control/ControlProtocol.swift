@@ -54,11 +54,23 @@ package struct ControlResult: Codable, Equatable, Sendable {
     package var output: [String]?
     /// For a reload: how long the new instances took to be ready and, with `waitForDrain`, how the old ones drained.
     package var figures: RolloutFigures?
+    /// How a reload or an upgrade ended: `completed`, `rolled_back` (a reload), `failed` or `refused` (nothing was
+    /// begun); `nil` from supervisors before it was said, and for other requests.
+    package var outcome: String?
+    /// For a reload: the generation that served before, and the one rolled out (`nil` when none was begun).
+    package var from: GenerationRelease?
+    package var to: GenerationRelease?
 
-    package init(ok: Bool, message: String, output: [String]? = nil, figures: RolloutFigures? = nil) {
+    package init(
+        ok: Bool, message: String, output: [String]? = nil, figures: RolloutFigures? = nil, outcome: String? = nil,
+        from: GenerationRelease? = nil, to: GenerationRelease? = nil
+    ) {
         self.ok = ok
         self.message = message
         self.output = output
         self.figures = figures
+        self.outcome = outcome
+        self.from = from
+        self.to = to
     }
 }

@@ -30,11 +30,16 @@ package struct StatusReport: Codable, Equatable, Sendable {
 
     package struct LastResult: Codable, Equatable, Sendable {
         package var succeeded: Bool
-        /// `started`, `completed`, `rolled_back` or `failed`.
+        /// `started`, `completed`, `rolled_back`, `failed` or `refused`.
         package var result: String
         package var message: String
         /// Unix time in seconds.
         package var finishedAt: Double
+        /// The generation that served before, and the one rolled out (the one that failed, when rolled back).
+        package var from: Int? = nil
+        package var to: Int? = nil
+        /// The release label of ``to``, when it had one.
+        package var toRelease: String? = nil
     }
 
     /// The supervisor's version.
@@ -64,6 +69,8 @@ package struct StatusReport: Codable, Equatable, Sendable {
     package var minReady: Int
     package var instancesWanted: Int
     package var instances: [Instance]
+    /// What each generation that runs (or is rolled out) runs, oldest first.
+    package var generations: [GenerationRelease]? = nil
     package var rollout: Rollout?
     package var queuedReloads: Int
     package var lastResult: LastResult?

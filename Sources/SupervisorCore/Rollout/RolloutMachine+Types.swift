@@ -150,8 +150,11 @@ package struct ReloadResult: Equatable, Codable, Sendable {
         case completed
         /// The new generation failed and the previous one serves.
         case rolledBack = "rolled_back"
-        /// Nothing was rolled out: the configuration was unusable, or the supervisor is stopping.
+        /// Nothing was rolled out (the configuration was unusable), or a rollout was abandoned (the supervisor
+        /// stopped).
         case failed
+        /// The reload was not begun: the supervisor is stopping, or too many earlier generations still drain.
+        case refused
     }
 
     /// `true` when the new generation serves.
@@ -163,6 +166,10 @@ package struct ReloadResult: Equatable, Codable, Sendable {
     package let failedInstance: InstanceID?
     /// The generation serving afterwards.
     package let generation: Generation?
+    /// The generation that served before; `nil` for the first start.
+    package let from: Generation?
+    /// The generation rolled out (the one that failed, when rolled back); `nil` when none was begun.
+    package let to: Generation?
     /// When it ended.
     package let finishedAt: ContinuousClock.Instant
     /// What the rollout measured; drains only for callers that waited for them.
@@ -174,6 +181,8 @@ package struct ReloadResult: Equatable, Codable, Sendable {
         failedInstance: InstanceID? = nil,
         generation: Generation?,
         finishedAt: ContinuousClock.Instant,
+        from: Generation? = nil,
+        to: Generation? = nil,
         figures: RolloutFigures = RolloutFigures()
     ) {
         self.kind = kind
@@ -181,6 +190,8 @@ package struct ReloadResult: Equatable, Codable, Sendable {
         self.failedInstance = failedInstance
         self.generation = generation
         self.finishedAt = finishedAt
+        self.from = from
+        self.to = to
         self.figures = figures
     }
 }

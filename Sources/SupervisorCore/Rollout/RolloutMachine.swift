@@ -103,13 +103,13 @@ package struct RolloutMachine: Codable, Sendable {
     private mutating func requestReload(_ id: ReloadRequestID) {
         switch lifecycle {
         case .stopping, .exited:
-            finish([id], succeeded: false, "reload refused: the supervisor is stopping")
+            finish([id], .refused, "reload refused: the supervisor is stopping")
             return
         case .notStarted, .running:
             break
         }
         if rollout == nil, let refusal = drainingRefusal() {
-            finish([id], succeeded: false, refusal)
+            finish([id], .refused, refusal)
             return
         }
         if let rollout {
@@ -129,7 +129,7 @@ package struct RolloutMachine: Codable, Sendable {
         guard let waiters = reloadsAwaitingConfiguration else { return }
         reloadsAwaitingConfiguration = nil
         guard lifecycle == .running, let from = target else {
-            finish(waiters, succeeded: false, "reload refused: the supervisor is stopping")
+            finish(waiters, .refused, "reload refused: the supervisor is stopping")
             return
         }
         let generation = allocateGeneration(policy)
@@ -145,7 +145,7 @@ package struct RolloutMachine: Codable, Sendable {
         guard let waiters = reloadsAwaitingConfiguration else { return }
         reloadsAwaitingConfiguration = nil
         let serving = target.map { "; \($0) keeps serving" } ?? ""
-        finish(waiters, succeeded: false, "reload failed: \(message)\(serving)")
+        finish(waiters, .failed, "reload failed: \(message)\(serving)")
         startQueuedReload()
     }
 
@@ -346,7 +346,7 @@ package struct RolloutMachine: Codable, Sendable {
         log(.error, message)
         let result = ReloadResult(
             kind: .rolledBack, message: message, failedInstance: failedInstance, generation: previous,
-            finishedAt: now)
+            finishedAt: now, from: failedRollout.from, to: failedRollout.to)
         actions.append(.measure(.rollout(.rolledBack, now - failedRollout.startedAt)))
         lastResult = result
         finishReload(failedRollout.waiters, result)
@@ -358,7 +358,8 @@ package struct RolloutMachine: Codable, Sendable {
         rollout = nil
         let message = "\(reason); the first generation never became ready, stopping"
         lastResult = ReloadResult(
-            kind: .failed, message: message, failedInstance: failedInstance, generation: nil, finishedAt: now)
+            kind: .failed, message: message, failedInstance: failedInstance, generation: nil, finishedAt: now,
+            to: target)
         lifecycle = .stopping(exitCode: 1, message: message, failedInstance: failedInstance)
         log(.error, message)
         abandonReloads(because: "the first generation never became ready")
@@ -439,8 +440,8 @@ package struct RolloutMachine: Codable, Sendable {
             + (finished.from == nil ? "start took \(took)" : "rollout took \(took)")
         let kind: ReloadResult.Kind = finished.from == nil ? .started : .completed
         let result = ReloadResult(
-            kind: kind, message: message, generation: finished.to, finishedAt: now,
-            figures: RolloutFigures(ready: finished.ready, drains: finished.drains))
+            kind: kind, message: message, generation: finished.to, finishedAt: now, from: finished.from,
+            to: finished.to, figures: RolloutFigures(ready: finished.ready, drains: finished.drains))
         lastResult = result
         actions.append(.measure(.rollout(kind, now - finished.startedAt)))
         log(.notice, message)
@@ -582,13 +583,15 @@ package struct RolloutMachine: Codable, Sendable {
 
     private mutating func abandonReloads(because reason: String) {
         if let rollout, !rollout.waiters.isEmpty {
-            finish(rollout.waiters, succeeded: false, "rollout to \(rollout.to) interrupted: \(reason)")
+            finish(
+                rollout.waiters, .failed, "rollout to \(rollout.to) interrupted: \(reason)", from: rollout.from,
+                to: rollout.to)
         }
         rollout = nil
         let waiting = (reloadsAwaitingConfiguration ?? []) + queuedReloads
         reloadsAwaitingConfiguration = nil
         queuedReloads = []
-        if !waiting.isEmpty { finish(waiting, succeeded: false, "reload refused: \(reason)") }
+        if !waiting.isEmpty { finish(waiting, .refused, "reload refused: \(reason)") }
     }
 
     private mutating func startQueuedReload() {
@@ -598,10 +601,16 @@ package struct RolloutMachine: Codable, Sendable {
         actions.append(.loadConfiguration)
     }
 
-    private mutating func finish(_ waiters: [ReloadRequestID], succeeded: Bool, _ message: String) {
-        log(succeeded ? .notice : .warning, message)
+    /// Tells `waiters` that their reload failed or was refused: nothing was rolled out, and the target serves; or,
+    /// for a rollout abandoned, `from` served before it and `to` was rolled out (`from` given, even as `nil` for the
+    /// first start, replaces the target).
+    private mutating func finish(
+        _ waiters: [ReloadRequestID], _ kind: ReloadResult.Kind, _ message: String, from: Generation?? = nil,
+        to: Generation? = nil
+    ) {
+        log(.warning, message)
         let result = ReloadResult(
-            kind: succeeded ? .completed : .failed, message: message, generation: target, finishedAt: now)
+            kind: kind, message: message, generation: target, finishedAt: now, from: from ?? target, to: to)
         lastResult = result
         finishReload(waiters, result)
     }

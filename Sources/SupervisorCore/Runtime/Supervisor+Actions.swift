@@ -39,7 +39,9 @@ extension Supervisor {
                 replies.finish(
                     waiters,
                     with: ControlResult(
-                        ok: result.succeeded, message: result.message, output: output, figures: result.figures))
+                        ok: result.succeeded, message: result.message, output: output, figures: result.figures,
+                        outcome: result.kind.rawValue, from: configurations.release(of: result.from),
+                        to: configurations.release(of: result.to)))
                 followUp = nil
             case .serviceState(let state):
                 switch state {
@@ -145,6 +147,7 @@ extension Supervisor {
             if let warning = listeners.takeReceiveBufferWarning() { logger.warning("\(warning)") }
             configurations.loaded = configuration
             configurations.loadedFile = fileBytes
+            prepareRelease(for: configuration, file: fileBytes)
             return .configurationLoaded(configuration.policy)
         } catch {
             return .configurationFailed("\(error)")

@@ -13,7 +13,10 @@ extension Supervisor {
             // During the shutdown delay the machine still runs; a rollout now would start instances only to stop them.
             if shuttingDown {
                 logger.warning("reload refused: the supervisor is stopping")
-                reply.yield(.result(ControlResult(ok: false, message: "reload refused: the supervisor is stopping")))
+                let refusal = ControlResult(
+                    ok: false, message: "reload refused: the supervisor is stopping",
+                    outcome: ReloadResult.Kind.refused.rawValue, from: configurations.release(of: machine.target))
+                reply.yield(.result(refusal))
                 reply.finish()
                 return
             }
@@ -78,6 +81,7 @@ extension Supervisor {
                     restarts: machine.restartCounts[record.slot] ?? 0, status: record.statusText,
                     unhealthy: record.unhealthy, probe: probeSummary(record), connections: connections[record.id])
             },
+            generations: configurations.releases.keys.sorted().compactMap { configurations.release(of: $0) },
             rollout: machine.rollout.map {
                 StatusReport.Rollout(from: $0.from?.number, to: $0.to.number, startedAt: wall($0.startedAt))
             },
@@ -85,7 +89,8 @@ extension Supervisor {
             lastResult: machine.lastResult.map {
                 StatusReport.LastResult(
                     succeeded: $0.succeeded, result: $0.kind.rawValue, message: $0.message,
-                    finishedAt: wall($0.finishedAt))
+                    finishedAt: wall($0.finishedAt), from: $0.from?.number, to: $0.to?.number,
+                    toRelease: configurations.release(of: $0.to)?.release)
             },
             drainingGenerations: machine.drainingGenerations.map(\.number),
             maxDraining: configuration.maxDraining,

@@ -59,7 +59,7 @@ extension Supervisor {
     ) throws(HandoverError) -> Supervisor {
         if Failpoint.isActive(.resume) { throw HandoverError("failpoint 'resume' is set (\(Failpoint.variable))") }
         func load(_ file: HandoverState.GenerationFile) throws(HandoverError) -> Configuration {
-            do { return try source.load(fileBytes: file.bytes, checkingCommand: false) } catch {
+            do { return try source.load(fileBytes: file.bytes, checkingFiles: false) } catch {
                 let which = file.generation.map { "of \($0)" } ?? "the supervisor started with"
                 throw HandoverError("cannot read the configuration \(which) again: \(error.message)")
             }
@@ -68,10 +68,13 @@ extension Supervisor {
             throw HandoverError("the handover state has no initial configuration")
         }
         let configuration = try load(initial)
-        var generations: [(Generation, Configuration, [UInt8]?)] = []
+        var generations: [(Generation, Configuration, [UInt8]?, ReleaseIdentity)] = []
         for file in state.files {
             guard let generation = file.generation else { continue }
-            generations.append((generation, try load(file), file.bytes))
+            let configuration = try load(file)
+            // A state from before releases were handed over: what the configuration itself says.
+            let release = file.release ?? ReleaseIdentity(label: configuration.releaseLabel)
+            generations.append((generation, configuration, file.bytes, release))
         }
         for fd in state.keptDescriptors where fcntl(fd, F_GETFD) < 0 {
             throw HandoverError("descriptor \(fd) of the handover state is not open")
@@ -105,11 +108,14 @@ extension Supervisor {
     }
 
     /// Takes over what the state names; nothing here can fail.
-    private func adopt(_ state: HandoverState, generations: [(Generation, Configuration, [UInt8]?)]) {
+    private func adopt(
+        _ state: HandoverState, generations: [(Generation, Configuration, [UInt8]?, ReleaseIdentity)]
+    ) {
         machine = state.machine
-        for (generation, configuration, bytes) in generations {
-            configurations.restore(generation, configuration, file: bytes)
+        for (generation, configuration, bytes, release) in generations {
+            configurations.restore(generation, configuration, file: bytes, release: release)
         }
+        computeMissingDigests()
         let sink = eventSink
         for held in state.processes {
             let isAnnouncedMain = state.machine.records.contains { $0.mainPID == held.pid && $0.pid != held.pid }
@@ -194,7 +200,8 @@ extension Supervisor {
             result = ControlResult(
                 ok: false,
                 message: "upgrade failed: \(state.upgrade.binary) could not take over (\(failure)); "
-                    + "\(SupervisorVersion.current) runs again from the same state; \(kept)")
+                    + "\(SupervisorVersion.current) runs again from the same state; \(kept)",
+                outcome: "failed")
             logger.error("\(result.message)")
             systemd.status(
                 "upgrade to \(state.upgrade.binary) failed: \(failure); running \(SupervisorVersion.current)")
@@ -202,7 +209,8 @@ extension Supervisor {
             result = ControlResult(
                 ok: true,
                 message: "upgraded \(state.upgrade.fromVersion) -> \(SupervisorVersion.current) in "
-                    + "\(took.milliseconds) ms; \(kept)")
+                    + "\(took.milliseconds) ms; \(kept)",
+                outcome: "completed")
             logger.notice("\(result.message)")
             systemd.status("upgraded \(state.upgrade.fromVersion) -> \(SupervisorVersion.current)")
         }

@@ -47,7 +47,7 @@ extension Supervisor {
     func receivedUpgrade(_ request: ControlRequest, reply: AsyncStream<ControlReply>.Continuation) {
         func refuse(_ message: String) {
             logger.warning("\(message)")
-            reply.yield(.result(ControlResult(ok: false, message: message)))
+            reply.yield(.result(ControlResult(ok: false, message: message, outcome: "refused")))
             reply.finish()
         }
         if let refusal = upgradeRefusal() { return refuse(refusal) }
@@ -121,7 +121,7 @@ extension Supervisor {
             } else {
                 reason = "\(status) while reading the state" + (last.map { ": \($0)" } ?? "")
             }
-            finishUpgrade(ok: false, "upgrade refused: \(current.binary) \(reason); nothing changed")
+            failUpgrade(refused: true, "upgrade refused: \(current.binary) \(reason); nothing changed")
         }
     }
 
@@ -133,12 +133,13 @@ extension Supervisor {
         kill(pid, SIGKILL)
     }
 
-    /// Answers the `upgrade` caller on this side of the exec (a refusal, or a failure to execute).
-    func finishUpgrade(ok: Bool, _ message: String) {
+    /// Answers the `upgrade` caller on this side of the exec: a refusal (nothing was begun), or a failure to execute.
+    func failUpgrade(refused: Bool, _ message: String) {
         guard let current = upgrade else { return }
         upgrade = nil
-        if ok { logger.notice("\(message)") } else { logger.warning("\(message)") }
-        current.reply.yield(.result(ControlResult(ok: ok, message: message)))
+        logger.warning("\(message)")
+        current.reply.yield(
+            .result(ControlResult(ok: false, message: message, outcome: refused ? "refused" : "failed")))
         current.reply.finish()
     }
 
@@ -178,7 +179,7 @@ extension Supervisor {
         guard let current = upgrade else { return }
         if let refusal = upgradeRefusal(forCurrent: true) {
             await resumeInput()
-            finishUpgrade(ok: false, refusal + " (it began during the upgrade's check; nothing changed)")
+            failUpgrade(refused: true, refusal + " (it began during the upgrade's check; nothing changed)")
             return
         }
         // An instance started since the pause (a restart) is read still: pause it too, and let what it sent first
@@ -214,7 +215,7 @@ extension Supervisor {
             failure = "cannot hand over the state: \(error)"
         }
         await resumeInput()
-        finishUpgrade(ok: false, "upgrade failed: \(failure); this supervisor goes on as before")
+        failUpgrade(refused: false, "upgrade failed: \(failure); this supervisor goes on as before")
         publishStatusLine(force: true)
     }
 
@@ -224,7 +225,10 @@ extension Supervisor {
             throw HandoverError("the supervisor has not finished starting")
         }
         let files =
-            configurations.files.map { HandoverState.GenerationFile(generation: $0.key, bytes: $0.value) }
+            configurations.files.map {
+                HandoverState.GenerationFile(
+                    generation: $0.key, bytes: $0.value, release: configurations.releases[$0.key])
+            }
             + [HandoverState.GenerationFile(generation: nil, bytes: initialFile)]
         let running = instances.all.map { (id, instance) in
             HandoverState.Instance(
@@ -273,7 +277,8 @@ extension Supervisor {
             return ControlResult(
                 ok: false,
                 message: "no upgrade with this id happened here; the supervisor (\(SupervisorVersion.current), pid "
-                    + "\(getpid())) runs as before: look at its log for why the upgrade connection closed")
+                    + "\(getpid())) runs as before: look at its log for why the upgrade connection closed",
+                outcome: "failed")
         }
         return outcome.result
     }

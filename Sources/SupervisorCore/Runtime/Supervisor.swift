@@ -53,6 +53,8 @@ package final class Supervisor {
         case stopPacingTick
         /// Time for the next paced stop signal.
         case stopPacingNext
+        /// The executable read under this key has this digest (`nil`: it could not be read).
+        case executableDigested(ExecutableDigests.FileKey, String?)
     }
 
     /// The checks that run for an instance besides sd_notify.
@@ -91,6 +93,9 @@ package final class Supervisor {
     let lock: InstanceLock
     let nullDevice: Int32
     let ioQueue = DispatchQueue(label: "supervisor.io")
+    /// Reads new executables for their digests, so that neither the event loop nor a census waits for it.
+    let digestQueue = DispatchQueue(label: "supervisor.digest", qos: .utility)
+    var digests = ExecutableDigests()
     let listeners = ListenerRegistry()
     let migration = KernelMigration()
     var lossless = LosslessState(mode: .shared, migration: .alreadyEnabled)
@@ -360,6 +365,7 @@ package final class Supervisor {
     func start() {
         configurations.loaded = initialConfiguration
         configurations.loadedFile = initialFile
+        prepareRelease(for: initialConfiguration, file: initialFile)
         handle(.start(initialConfiguration.policy))
     }
 
@@ -418,6 +424,7 @@ package final class Supervisor {
         case .upgradeCheckTimeout(let pid): upgradeCheckTimeout(pid)
         case .stopPacingTick: stopPacingTick()
         case .stopPacingNext: stopPacingNext()
+        case .executableDigested(let key, let digest): executableDigested(key, digest)
         case .pauseInputForUpgrade, .execUpgrade:
             // The loop in run() awaits these itself.
             break

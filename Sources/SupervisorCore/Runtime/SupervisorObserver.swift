@@ -71,6 +71,12 @@ package final class SupervisorObserver: Sendable {
         )
     }
 
+    /// Whether what `query` asks for serves (``ReleaseGate``): `/readyz?release=v2`.
+    package func readiness(for query: ReleaseGate.Query) -> Answer {
+        let (report, shuttingDown) = published.withLock { ($0.report, $0.shuttingDown) }
+        return ReleaseGate.answer(query, report: report, shuttingDown: shuttingDown)
+    }
+
     /// Alive: the supervisor's event loop answers within `timeout`, and at least one instance is ready.
     package func liveness(timeout: Duration = .seconds(1)) async -> Answer {
         let reply = PingReply()

@@ -66,6 +66,9 @@ package struct HandoverState: Codable, Sendable {
     package struct GenerationFile: Codable, Sendable {
         package var generation: Generation?
         package var bytes: [UInt8]?
+        /// What the generation runs; `nil` for the initial configuration, and in states from before it was handed
+        /// over.
+        package var release: ReleaseIdentity? = nil
     }
 
     /// A timer of the rollout machine and when it is due.
