@@ -153,6 +153,35 @@ struct ReleaseTests {
         #expect(refusal("") == "no parameter; use release=LABEL or generation=N")
     }
 
+    @Test("the gate's query: thousands of mutated queries are read or refused, never a crash; refusals are one line")
+    func mutatedQueries() {
+        var generator = SystemRandomNumberGenerator()
+        let seeds = ["release=v2", "generation=3", "release=v2%2B1&generation=12", "release=%41%42", "a=b&c"]
+        let alphabet = Array("=&%+?#/ \u{0}\n\r\u{7f}\u{202e}é09afAFrelasgn".unicodeScalars)
+        for round in 0..<5000 {
+            var scalars = Array(seeds[round % seeds.count].unicodeScalars)
+            for _ in 0...Int.random(in: 0...6, using: &generator) {
+                let position = Int.random(in: 0...scalars.count, using: &generator)
+                let scalar = alphabet.randomElement(using: &generator)!
+                switch Int.random(in: 0...2, using: &generator) {
+                case 0: scalars.insert(scalar, at: position)
+                case 1 where position < scalars.count: scalars[position] = scalar
+                default: if position < scalars.count { scalars.remove(at: position) }
+                }
+            }
+            var text = ""
+            text.unicodeScalars.append(contentsOf: scalars)
+            do {
+                let query = try ReleaseGate.Query(parsing: Substring(text))
+                #expect(query.release != nil || query.generation != nil, "\(text.debugDescription)")
+            } catch {
+                #expect(
+                    !error.description.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7f },
+                    "\(text.debugDescription): \(error.description.debugDescription)")
+            }
+        }
+    }
+
     private static func report(
         target: Int? = 2, labels: [Int: String] = [1: "v1", 2: "v2"], ready: Int = 2, minReady: Int = 1,
         rollout: StatusReport.Rollout? = nil, last: StatusReport.LastResult? = nil

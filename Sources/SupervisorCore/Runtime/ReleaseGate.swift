@@ -24,7 +24,7 @@ package enum ReleaseGate {
                 let key = Self.decoded(parts[0])
                 let value = parts.count == 2 ? Self.decoded(parts[1]) : nil
                 guard let key, key == "release" || key == "generation" else {
-                    let shown = key.map { PrintableText.escaped($0, limit: 40) } ?? String(parts[0].prefix(40))
+                    let shown = PrintableText.escaped(key ?? String(parts[0]), limit: 40)
                     throw QueryError("unknown parameter '\(shown)'; use release=LABEL or generation=N")
                 }
                 guard let value, !value.isEmpty else { throw QueryError("\(key)= needs a value") }
