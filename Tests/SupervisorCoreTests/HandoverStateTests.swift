@@ -25,7 +25,10 @@ struct HandoverStateTests {
             environment: ["PATH=/usr/bin"], executablePath: "/usr/bin/supervisor", machine: machine,
             files: [
                 HandoverState.GenerationFile(generation: nil, bytes: Array("instances = 2\n".utf8)),
-                HandoverState.GenerationFile(generation: Generation(2), bytes: nil),
+                HandoverState.GenerationFile(
+                    generation: Generation(2), bytes: nil,
+                    release: ReleaseIdentity(
+                        label: "v2", executable: "/srv/app/releases/v2/bin/server", executableDigest: "sha256:00")),
             ],
             instances: [
                 HandoverState.Instance(
@@ -69,8 +72,23 @@ struct HandoverStateTests {
         #expect(read.upgrade.id == 42)
         #expect(read.instances[0].partialLine == Array("half a li".utf8))
         #expect(read.files.count == 2 && read.files[1].bytes == nil)
+        #expect(read.files[0].release == nil)
+        #expect(read.files[1].release == state.files[1].release)
         #expect(read.metrics.reloads["completed"] == 3)
         #expect(Set(read.keptDescriptors) == [5, 6, 7, 8, 9, 10, 12, 13, 14, 15])
+    }
+
+    @Test("a state written before releases were handed over reads with none")
+    func stateWithoutReleases() throws {
+        let bytes = try Self.state(machine: Self.drainingMachine().machine).encoded()
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+        let files = try #require(object["files"] as? [[String: Any]])
+        #expect(files.contains { $0["release"] != nil })
+        object["files"] = files.map { $0.filter { $0.key != "release" } }
+        let older = try JSONSerialization.data(withJSONObject: object)
+        let read = try HandoverState.decode(Array(older))
+        #expect(read.files.count == 2)
+        #expect(read.files.allSatisfy { $0.release == nil })
     }
 
     @Test("a format newer than the reader knows is refused as a downgrade, before anything is read")
