@@ -32,8 +32,10 @@ struct ClientOptions: ParsableArguments {
     func client(environment: [String: String]) throws(ConfigurationError) -> ControlClient {
         let file = try config.map { path throws(ConfigurationError) in try ConfigurationFile.load(path: path) }
         let name = name ?? (file ?? ConfigurationLayer()).value(Settings.name)
-        let location = try ControlSocketLocation(
-            explicit: controlSocket ?? file?[Settings.controlSocket], name: name, environment: environment)
-        return ControlClient(path: location.existingPath, name: name)
+        let explicit = controlSocket ?? file?[Settings.controlSocket]
+        let location = try ControlSocketLocation(explicit: explicit, name: name, environment: environment)
+        // A path given without a name: the name is only the default, and a message naming it would mislead.
+        let pathOnly = explicit != nil && self.name == nil && file?[Settings.name] == nil
+        return ControlClient(path: location.existingPath, name: name, pathGiven: pathOnly)
     }
 }

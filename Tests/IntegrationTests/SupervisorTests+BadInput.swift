@@ -90,6 +90,13 @@ extension SupervisorTests {
             let result = try supervisor([command, "--name", "ghost", "--control-socket", "\(directory)/ghost.sock"])
             #expect(result.exitCode == 1)
             #expect(result.stderr.contains("no supervisor is running for ghost at \(directory)/ghost.sock"))
+            // A socket given alone: the message does not name the default name as if it were asked for.
+            let pathOnly = try supervisor([command, "--control-socket", "\(directory)/ghost.sock"])
+            #expect(pathOnly.exitCode == 1)
+            #expect(
+                pathOnly.stderr.contains(
+                    "no supervisor is running at \(directory)/ghost.sock; check the control socket's path"),
+                "\(pathOnly.stderr)")
         }
     }
 

@@ -155,6 +155,8 @@ extension SupervisorTests {
         #expect(rolledBack.from?.release == "v2")
         #expect(rolledBack.to?.release == "v3")
         #expect(rolledBack.to?.generation == 3)
+        // A script is small enough to be read at once: the answer has its digest though its instance failed at once.
+        #expect(rolledBack.to?.executableDigest == (try layout.sha256("\(layout.directory)/releases/v3/bin/server")))
         #expect(rolledBack.message.contains("rolled back to generation 2"), "\(rolledBack.message)")
         #expect(rolledBack.output?.contains("v3: cannot open /srv/db: missing") == true, "\(rolledBack.output ?? [])")
         // Progress went to stderr, so stdout held the object alone.

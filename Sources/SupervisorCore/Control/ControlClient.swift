@@ -21,9 +21,13 @@ package struct ControlClient: Sendable {
     package let path: String
     package let name: String
 
-    package init(path: String, name: String) {
+    /// Whether ``path`` was given (`--control-socket`, a config file's `control-socket`) without a name.
+    let pathGiven: Bool
+
+    package init(path: String, name: String, pathGiven: Bool = false) {
         self.path = path
         self.name = name
+        self.pathGiven = pathGiven
     }
 
     /// How long the supervisor may take to send its first reply line: it answers at once (`status`) or says at once
@@ -52,6 +56,11 @@ package struct ControlClient: Sendable {
         } catch {
             switch error.errno {
             case ENOENT, ECONNREFUSED, ENOTDIR:
+                if pathGiven {
+                    throw ControlClientError(
+                        description: "no supervisor is running at \(path); check the control socket's path, or start "
+                            + "one with `supervisor run --control-socket \(path) -- COMMAND`")
+                }
                 throw ControlClientError(
                     description: "no supervisor is running for \(name) at \(path); start one with "
                         + "`supervisor run --name \(name) -- COMMAND`, or pass --name or --control-socket to find it")

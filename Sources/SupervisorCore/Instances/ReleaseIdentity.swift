@@ -158,7 +158,12 @@ struct ExecutableDigests {
     /// `key` was read: `digest` is its digest (`nil`: it could not be read, and a later load tries again).
     mutating func finish(_ key: FileKey, digest: String?) {
         computing.remove(key)
-        guard let digest, known[key] == nil else { return }
+        if let digest { record(key, digest: digest) }
+    }
+
+    /// `key`'s digest is `digest`.
+    mutating func record(_ key: FileKey, digest: String) {
+        guard known[key] == nil else { return }
         known[key] = digest
         order.append(key)
         if order.count > Self.kept { known[order.removeFirst()] = nil }

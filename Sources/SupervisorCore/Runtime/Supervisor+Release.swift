@@ -15,6 +15,11 @@ extension Supervisor {
         if let path = identity.executable, let key = ExecutableDigests.FileKey(path: path) {
             if let known = digests.digest(of: key) {
                 identity.executableDigest = known
+            } else if key.size <= Self.digestOnLoopLimit, let digest = ReleaseIdentity.digest(ofFile: path) {
+                // A script or a small program: reading it here costs less than the hop, and the reload's answer
+                // has its digest even when the instance fails at once.
+                digests.record(key, digest: digest)
+                identity.executableDigest = digest
             } else {
                 configurations.loadedDigestPending = key
                 requestDigest(of: path, key)
@@ -22,6 +27,9 @@ extension Supervisor {
         }
         configurations.loadedRelease = identity
     }
+
+    /// Executables up to this size are read on the loop (well under a millisecond); larger ones off it.
+    static let digestOnLoopLimit: Int64 = 256 << 10
 
     /// After an in-place upgrade: the digests the previous program had not finished are computed again.
     func computeMissingDigests() {
