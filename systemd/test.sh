@@ -5,7 +5,8 @@
 # is rolled back, `supervisor upgrade` and installing the next package (made from DEB, restamped) upgrade running
 # units in place under load, the journal has priorities, the watchdog restarts a hung supervisor, a killed supervisor
 # in shared mode takes its socket back from systemd's file descriptor store, socket activation into shared mode as an
-# unprivileged user, instances run as www-data with sd_notify readiness, and stop leaves nothing behind.
+# unprivileged user, instances run as www-data with sd_notify readiness, the Ansible role of deploy/ansible rolls out
+# through `systemctl reload`, and stop leaves nothing behind.
 #
 # The namespace shares the host's filesystem. Inside it /run, /tmp, /var/tmp and the journal are tmpfs, and /usr,
 # /etc and /var are overlays kept in that /run (systemd/test-boot.sh), so dpkg and systemd write nothing to the host;
@@ -550,6 +551,67 @@ broken_release_is_rolled_back() {
     has 'exited with status 2 before it was ready; rolled back to generation 2' "$status" ||
         fail "systemctl status does not show why the reload failed:
 $status"
+}
+
+# The Ansible role of deploy/ansible on a host whose supervisor is a unit: it reloads with `systemctl reload
+# supervisor@fleet`; a good release opens /readyz?release=, a broken one fails the play with the reason the
+# supervisor's status gives, and current points at the previous release again.
+ansible_role_reloads_through_systemd() {
+    local repo playbook out rc=0 body
+    repo=$(pwd)
+    playbook="$repo/.build/venv/bin/ansible-playbook"
+    [ -x "$playbook" ] || skip "no $playbook (scripts/deps installs ansible-core into .build/venv)"
+    in_ns sh -e -c '
+        mkdir -p /var/lib/fleet/releases/v1 /var/lib/fleet/releases/v2 /var/lib/fleet/releases/v3 /var/lib/fleet/tmp
+        for v in v1 v2; do
+            printf "#!/bin/sh\nexec /usr/lib/supervisor/demo-server --version-string %s --startup-delay 500\n" "$v" \
+                >"/var/lib/fleet/releases/$v/server"
+        done
+        printf "#!/bin/sh\necho \"v3: cannot open /srv/db: missing\" >&2\nexit 1\n" >/var/lib/fleet/releases/v3/server
+        chmod 0755 /var/lib/fleet/releases/*/server
+        echo v1 >/var/lib/fleet/releases/v1/RELEASE
+        ln -sfn /var/lib/fleet/releases/v1 /var/lib/fleet/current'
+    in_ns sh -c 'cat >/etc/supervisor/fleet.toml' <<'EOF'
+instances = 2
+listen = ["127.0.0.1:8090"]
+health = "127.0.0.1:8091"
+release = "file:/var/lib/fleet/current/RELEASE"
+command = ["/var/lib/fleet/current/server"]
+EOF
+    in_ns sh -c 'cat >/var/lib/fleet/inventory.ini' <<EOF
+[app]
+fleet1 ansible_connection=local ansible_python_interpreter=$repo/.build/venv/bin/python supervisor_release_unit=supervisor@fleet supervisor_release_dir=/var/lib/fleet/releases supervisor_release_current=/var/lib/fleet/current supervisor_release_health=127.0.0.1:8091
+EOF
+    # Stopped however the checks end (this runs in a subshell of its own), so the later tests find only theirs.
+    trap 'in_ns systemctl stop supervisor@fleet' EXIT
+    in_ns systemctl start supervisor@fleet || fail "supervisor@fleet did not start: $(in_ns systemctl status supervisor@fleet)"
+    play() {
+        in_ns env HOME=/var/lib/fleet ANSIBLE_LOCAL_TEMP=/var/lib/fleet/tmp ANSIBLE_REMOTE_TEMP=/var/lib/fleet/tmp \
+            ANSIBLE_NOCOLOR=1 "$playbook" -i /var/lib/fleet/inventory.ini "$repo/deploy/ansible/deploy.yml" \
+            -e "supervisor_release_version=$1"
+    }
+    out="$work/ansible-v2.txt"
+    play v2 >"$out" 2>&1 || fail "the play of v2 failed: $(tail -n 30 "$out")"
+    grep -A1 'Reload the unit (systemctl reload)' "$out" | grep -q '^changed: \[fleet1\]' ||
+        fail "the role did not reload through systemctl: $(grep -A1 'Reload' "$out")"
+    in_ns curl -fsS --max-time 5 'http://127.0.0.1:8091/readyz?release=v2' || fail "the gate for v2 is not open"
+    body=$(in_ns curl -sS --max-time 5 http://127.0.0.1:8090/)
+    echo "GET / -> $body"
+    case "$body" in *version=v2*) ;; *) fail "v2 does not answer: $body" ;; esac
+
+    out="$work/ansible-v3.txt"
+    play v3 >"$out" 2>&1 || rc=$?
+    grep -o 'release v3 on fleet1: [^"]*' "$out" | head -n 1
+    [ "$rc" -ne 0 ] || fail "the play of the broken v3 succeeded"
+    # The reason comes from the supervisor's status (systemctl says only that ExecReload= failed).
+    grep -q 'the reload was rolled back: systemctl reload supervisor@fleet failed (exit status 1); the supervisor says: instance #[0-9]* (pid [0-9]*, generation 3) exited with status 1 before it was ready' "$out" ||
+        fail "the play does not say why v3 failed: $(tail -n 30 "$out")"
+    [ "$(in_ns readlink /var/lib/fleet/current)" = /var/lib/fleet/releases/v2 ] ||
+        fail "current points at $(in_ns readlink /var/lib/fleet/current), not v2 again"
+    [ "$(show -p ActiveState supervisor@fleet)" = active ] || fail "supervisor@fleet is not active after v3"
+    in_ns curl -fsS --max-time 5 'http://127.0.0.1:8091/readyz?release=v2' || fail "v2 no longer serves after v3"
+    ! in_ns curl -fsS --max-time 5 'http://127.0.0.1:8091/readyz?release=v3' >/dev/null 2>&1 ||
+        fail "the gate for v3 opened"
 }
 
 # supervisor upgrade under load, to the debug build and back to the package's: systemd's MainPID, the instances and
@@ -1213,6 +1275,8 @@ if [ "$boot_status" -eq 0 ]; then
     check "reload to a broken release fails, the unit stays active and serving, status says why" \
         broken_release_is_rolled_back
     check "STATUS= (the Status: line) names the rolled-back reload" status_line_names_rollback
+    check "the Ansible role through systemctl reload: v2 opens its gate, a broken v3 fails the play with the reason" \
+        ansible_role_reloads_through_systemd
     check "supervisor upgrade under wrk load, to another build and back: same MainPID and instances, no failed request" \
         upgrade_in_place_under_load
     check "installing the next package under wrk load upgrades running units in place; a failed one keeps its binary" \
