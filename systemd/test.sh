@@ -561,6 +561,10 @@ ansible_role_reloads_through_systemd() {
     repo=$(pwd)
     playbook="$repo/.build/venv/bin/ansible-playbook"
     [ -x "$playbook" ] || skip "no $playbook (scripts/deps installs ansible-core into .build/venv)"
+    # The namespace has its own /tmp, /run and /var/tmp, which may hide this clone (CI's is under /tmp): the
+    # environment and the role are copied in, and run with the copy's python (a venv is found from its python's path).
+    tar -C "$repo/.build" -cf - venv | in_ns sh -c 'mkdir -p /var/lib/fleet && tar -C /var/lib/fleet -xf -'
+    tar -C "$repo/deploy" -cf - ansible | in_ns tar -C /var/lib/fleet -xf -
     in_ns sh -e -c '
         mkdir -p /var/lib/fleet/releases/v1 /var/lib/fleet/releases/v2 /var/lib/fleet/releases/v3 /var/lib/fleet/tmp
         for v in v1 v2; do
@@ -580,14 +584,15 @@ command = ["/var/lib/fleet/current/server"]
 EOF
     in_ns sh -c 'cat >/var/lib/fleet/inventory.ini' <<EOF
 [app]
-fleet1 ansible_connection=local ansible_python_interpreter=$repo/.build/venv/bin/python supervisor_release_unit=supervisor@fleet supervisor_release_dir=/var/lib/fleet/releases supervisor_release_current=/var/lib/fleet/current supervisor_release_health=127.0.0.1:8091
+fleet1 ansible_connection=local ansible_python_interpreter=/var/lib/fleet/venv/bin/python supervisor_release_unit=supervisor@fleet supervisor_release_dir=/var/lib/fleet/releases supervisor_release_current=/var/lib/fleet/current supervisor_release_health=127.0.0.1:8091
 EOF
     # Stopped however the checks end (this runs in a subshell of its own), so the later tests find only theirs.
     trap 'in_ns systemctl stop supervisor@fleet' EXIT
     in_ns systemctl start supervisor@fleet || fail "supervisor@fleet did not start: $(in_ns systemctl status supervisor@fleet)"
     play() {
         in_ns env HOME=/var/lib/fleet ANSIBLE_LOCAL_TEMP=/var/lib/fleet/tmp ANSIBLE_REMOTE_TEMP=/var/lib/fleet/tmp \
-            ANSIBLE_NOCOLOR=1 "$playbook" -i /var/lib/fleet/inventory.ini "$repo/deploy/ansible/deploy.yml" \
+            ANSIBLE_NOCOLOR=1 /var/lib/fleet/venv/bin/python /var/lib/fleet/venv/bin/ansible-playbook \
+            -i /var/lib/fleet/inventory.ini /var/lib/fleet/ansible/deploy.yml \
             -e "supervisor_release_version=$1"
     }
     out="$work/ansible-v2.txt"
