@@ -37,12 +37,13 @@ typedef struct {
     int idle;
 } supervisor_spawn_request;
 
-/// Forks and executes `request->path` in a new session (so a new process group whose id is the child's pid), with an
-/// empty signal mask, default signal dispositions, the given stdio and passed descriptors, and every other descriptor
-/// closed. Only async-signal-safe calls run between fork and exec.
+/// Starts a process (a clone that shares the parent's memory until its exec, as posix_spawn does) that executes
+/// `request->path` in a new session (so a new process group whose id is the child's pid), with an empty signal mask,
+/// default signal dispositions, the given stdio and passed descriptors, and every other descriptor closed. Only
+/// async-signal-safe calls run between the clone and exec.
 ///
-/// Returns 0 and stores the child's pid in `*pid_out` when exec succeeded; returns an errno value when fork failed or
-/// when the child could not exec (then the child has already exited with status 127 and has been reaped).
+/// Returns 0 and stores the child's pid in `*pid_out` when exec succeeded; returns an errno value when the clone
+/// failed or when the child could not exec (then the child has already exited with status 127 and has been reaped).
 int supervisor_spawn(const supervisor_spawn_request *request, pid_t *pid_out);
 
 /// Closes every descriptor numbered `floor` or above: with close_range(2) when `allow_close_range` is 1 and the
