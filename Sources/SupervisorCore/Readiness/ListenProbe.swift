@@ -45,7 +45,8 @@ package struct ListenProbe: Sendable {
         let candidates = (sockets ?? listeningSockets(onPorts: ports)).filter { ports.contains($0.localPort) }
         guard !candidates.isEmpty else { return [] }
         var inodes = Set<UInt64>()
-        for process in table?.tree(of: pid) ?? ProcessTable.tree(of: pid) { inodes.formUnion(ListeningSocket.socketInodes(ofProcess: process)) }
+        let tree = table?.tree(of: pid) ?? ProcessTable.tree(of: pid)
+        for process in tree { inodes.formUnion(ListeningSocket.socketInodes(ofProcess: process)) }
         return candidates.filter { inodes.contains($0.inode) }
     }
 }
