@@ -12,19 +12,19 @@ package struct SpawnedProcess: Sendable {
     package let outputFD: Int32
 }
 
-/// Starts instance processes through the C shim (fork, then only async-signal-safe calls, then exec).
+/// Starts instance processes through the C shim (a vfork-style clone, then only async-signal-safe calls, then exec).
 package enum ProcessSpawner {
     /// Starts `path` with `arguments` (`arguments[0]` is the name it sees) and `environment`, in a new session, with
     /// stdin from `/dev/null` (`nullDevice`, open for reading and writing) and stdout and stderr into one pipe, or
     /// into `/dev/null` with `discardOutput`.
     ///
     /// `listeners` are passed the systemd way: as descriptors 3, 4, … with `LISTEN_FDS`, `LISTEN_FDNAMES` and
-    /// `LISTEN_PID`, which must name the child itself and so is written between fork and exec. `watchdog` sets
+    /// `LISTEN_PID`, which must name the child itself and so is written between the clone and exec. `watchdog` sets
     /// `WATCHDOG_USEC` and `WATCHDOG_PID` (the child's pid too), as systemd does for `WatchdogSec=`. A `nice` above 0
     /// is the child's nice value from before exec, and `idle` puts it under `SCHED_IDLE` (``StartPriority``).
     ///
-    /// - Throws: ``SystemCallError`` for `pipe`, `fork` or `execve` (`ENOENT`, `EACCES`, `ENOEXEC`: the program
-    ///   cannot run), naming the program.
+    /// - Throws: ``SystemCallError`` for `pipe`, `fork` (the clone: it fails as fork does, with `EAGAIN` at a process
+    ///   limit or `ENOMEM`) or `execve` (`ENOENT`, `EACCES`, `ENOEXEC`: the program cannot run), naming the program.
     package static func spawn(
         path: String,
         arguments: [String],
