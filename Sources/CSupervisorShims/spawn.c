@@ -101,7 +101,7 @@ int supervisor_close_from(int floor, int allow_close_range) {
 }
 
 static void child_after_fork(const supervisor_spawn_request *request, int error_fd) {
-    // Every signal is blocked since before the fork (supervisor_spawn): reset the dispositions while nothing can be
+    // Every signal is blocked since before the clone (supervisor_spawn): reset the dispositions while nothing can be
     // delivered, so no handler of the parent ever runs here, then unblock.
     struct sigaction default_action = {0};
     default_action.sa_handler = SIG_DFL;
@@ -215,8 +215,8 @@ int supervisor_spawn(const supervisor_spawn_request *request, pid_t *pid_out) {
         return errno;
     }
 
-    // A signal delivered to the child between fork and the reset of its handlers would run the parent's handler
-    // there (the supervisor's writes to its signal pipe, which the child shares).
+    // A signal delivered to the child between the clone and the reset of its handlers would run the parent's
+    // handler there (the supervisor's writes to its signal pipe, which the child shares).
     //
     // fork() would copy the supervisor's page tables and then take a copy-on-write fault for each page either side
     // touches until the exec (about 290 a reload of two instances). CLONE_VM shares them instead, and CLONE_VFORK
