@@ -238,13 +238,13 @@ int supervisor_spawn(const supervisor_spawn_request *request, pid_t *pid_out) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &previous);
     pid_t pid = clone(child_main, stack + guard + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &arguments);
-    int fork_error = errno;
+    int clone_error = errno;
     pthread_sigmask(SIG_SETMASK, &previous, NULL);
     munmap(stack, guard + stack_size);
     if (pid < 0) {
         close(error_pipe[0]);
         close(error_pipe[1]);
-        return fork_error;
+        return clone_error;
     }
 
     close(error_pipe[1]);

@@ -10,11 +10,12 @@ package struct InheritedSocketProbe: Sendable {
 
     package init(inodes: Set<UInt64>) { self.inodes = inodes }
 
-    /// Whether the tree under `pid` waits for connections on every inherited socket.
-    package func isAccepting(pid: Int32, table: ProcessTable = .current()) -> Bool {
+    /// Whether the tree under `pid` (read alone: ``ProcessTable/tree(of:)``) waits for connections on every inherited
+    /// socket.
+    package func isAccepting(pid: Int32) -> Bool {
         guard !inodes.isEmpty else { return false }
         var waitedOn = Set<UInt64>()
-        for process in table.tree(of: pid) {
+        for process in ProcessTable.tree(of: pid) {
             waitedOn.formUnion(Self.socketsWaitedOn(byProcess: process).intersection(inodes))
             if waitedOn == inodes { return true }
         }

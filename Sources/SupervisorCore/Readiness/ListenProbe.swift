@@ -18,35 +18,27 @@ package struct ListenProbe: Sendable {
         }
     }
 
-    /// Whether the tree under `pid` listens on every port, given the LISTEN sockets of this namespace. `table`: a
-    /// snapshot of every process, for a caller that asks about several trees at once; without one the tree is read
-    /// alone (``ProcessTable/tree(of:)``).
-    package func isListening(
-        pid: Int32,
-        table: ProcessTable? = nil,
-        sockets: [TCPSocketTable.Socket]? = nil
-    ) -> Bool {
+    /// Whether the tree under `pid` listens on every port, given the LISTEN sockets of this namespace.
+    package func isListening(pid: Int32, sockets: [TCPSocketTable.Socket]? = nil) -> Bool {
         let wanted = Set(ports)
         guard !wanted.isEmpty else { return false }
         let sockets = sockets ?? Self.listeningSockets(onPorts: wanted)
-        let listeningPorts = Set(Self.listening(by: pid, on: wanted, table: table, sockets: sockets).map(\.localPort))
+        let listeningPorts = Set(Self.listening(by: pid, on: wanted, sockets: sockets).map(\.localPort))
         return listeningPorts == wanted
     }
 
-    /// The LISTEN sockets on `ports` that the tree under `pid` holds (of `sockets`, by default those of now). Without
-    /// a `table` the tree is read alone, so the cost follows the tree and not the host's process count: the stop
-    /// pacing of `app` mode asks at each reload, and scanning all of `/proc` was most of its CPU time.
+    /// The LISTEN sockets on `ports` that the tree under `pid` holds (of `sockets`, by default those of now). The
+    /// tree is read alone (``ProcessTable/tree(of:)``), so the cost follows the tree and not the host's process count:
+    /// the stop pacing of `app` mode asks at each reload, and the listen probe every 50 ms while an instance starts.
     package static func listening(
         by pid: Int32,
         on ports: Set<UInt16>,
-        table: ProcessTable? = nil,
         sockets: [TCPSocketTable.Socket]? = nil
     ) -> [TCPSocketTable.Socket] {
         let candidates = (sockets ?? listeningSockets(onPorts: ports)).filter { ports.contains($0.localPort) }
         guard !candidates.isEmpty else { return [] }
         var inodes = Set<UInt64>()
-        let tree = table?.tree(of: pid) ?? ProcessTable.tree(of: pid)
-        for process in tree { inodes.formUnion(ListeningSocket.socketInodes(ofProcess: process)) }
+        for process in ProcessTable.tree(of: pid) { inodes.formUnion(ListeningSocket.socketInodes(ofProcess: process)) }
         return candidates.filter { inodes.contains($0.inode) }
     }
 }

@@ -279,8 +279,7 @@ extension Supervisor {
             return (record, running)
         }
         guard !starting.isEmpty else { return }
-        // One look at the processes and the sockets for every instance that starts.
-        let table = ProcessTable.current()
+        // One look at the sockets for every instance that starts; each instance's own tree for whose they are.
         let ports = Set(
             starting.filter { $0.1.listenerInodes.isEmpty }.flatMap { $0.1.configuration.listen.compactMap(\.tcpPort) })
         let sockets = ports.isEmpty ? [] : ListenProbe.listeningSockets(onPorts: ports)
@@ -289,8 +288,8 @@ extension Supervisor {
             let listening =
                 running.listenerInodes.isEmpty
                 ? ListenProbe(ports: running.configuration.listen.compactMap(\.tcpPort)).isListening(
-                    pid: running.pid, table: table, sockets: sockets)
-                : InheritedSocketProbe(inodes: running.listenerInodes).isAccepting(pid: running.pid, table: table)
+                    pid: running.pid, sockets: sockets)
+                : InheritedSocketProbe(inodes: running.listenerInodes).isAccepting(pid: running.pid)
             if listening {
                 markReady(record.id)
             } else {
