@@ -45,6 +45,25 @@ extension SupervisorTests {
         #expect(eventually { (try? supervisor.status().instances.first?.connections) == 2 })
     }
 
+    /// How many connection counts the supervisor logged (at debug level).
+    private static func censusLines(in log: String) -> Int {
+        log.components(separatedBy: "connection census: ").count - 1
+    }
+
+    @Test("a drain that ends before the census is due is never counted: no count of every instance a second later")
+    func shortDrainIsNotCounted() throws {
+        let port = try freePort()
+        let supervisor = try Self.startDemo(port: port, extra: ["--verbose"])
+        let before = try supervisor.readyPIDs()
+        #expect(try supervisor.cli("reload").exitCode == 0)
+        #expect(eventually(timeout: .seconds(5)) { before.allSatisfy { !isAlive($0) } })
+        // `status` counts on request (readyPIDs above did), so the log's counts so far are not the drain's. The
+        // drain census was scheduled for a second after the drain began, and comes due with nothing draining.
+        let counts = Self.censusLines(in: supervisor.log)
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(Self.censusLines(in: supervisor.log) == counts, "\(supervisor.log)")
+    }
+
     @Test("reload --wait-drained shows a held keep-alive connection on the draining instance, then its drain")
     func drainProgressCountsHeldConnection() throws {
         let port = try freePort()

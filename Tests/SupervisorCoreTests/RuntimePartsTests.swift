@@ -200,7 +200,7 @@ struct RuntimePartsTests {
     }
 
     @Test(
-        "the drain census: one at a time, only while something drains, at least a second and ten times its cost apart")
+        "the drain census: one at a time, only while something drains (also when due), 1 s and 10x its cost apart")
     func drainCensus() {
         var schedule = DrainCensusSchedule()
         #expect(schedule.next(whileDraining: false) == nil)
@@ -210,5 +210,14 @@ struct RuntimePartsTests {
         #expect(schedule.next(whileDraining: true) == .seconds(3))
         schedule.counted(took: .milliseconds(2))
         #expect(schedule.next(whileDraining: true) == .seconds(1))
+        let runs = schedule.due(whileDraining: true)
+        #expect(runs, "still draining: it counts")
+        #expect(schedule.next(whileDraining: true) == nil, "pending until the count comes back")
+        schedule.counted(took: .milliseconds(2))
+        #expect(schedule.next(whileDraining: true) == .seconds(1))
+        let runsAfterTheDrain = schedule.due(whileDraining: false)
+        #expect(!runsAfterTheDrain, "the drain ended before the count came due: none runs")
+        #expect(schedule.next(whileDraining: false) == nil)
+        #expect(schedule.next(whileDraining: true) == .seconds(1), "nothing pending: the next drain schedules one")
     }
 }

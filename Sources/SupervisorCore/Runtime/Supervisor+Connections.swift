@@ -49,13 +49,17 @@ extension Supervisor {
     /// reports each draining instance's count. Called after every event; nothing runs while nothing drains. On a
     /// host where a count takes long (about 9 µs a connection), counts come at most a tenth of the time.
     func scheduleDrainCensus() {
-        let draining = machine.records.contains { $0.phase == .stopping }
-        guard let delay = drainCensus.next(whileDraining: draining) else { return }
+        guard let delay = drainCensus.next(whileDraining: isDraining) else { return }
         after(delay, .drainCensusDue)
     }
 
-    /// The drain census is due: count on the I/O queue and feed the result back.
+    /// Whether an instance is draining.
+    private var isDraining: Bool { machine.records.contains { $0.phase == .stopping } }
+
+    /// The drain census is due: count on the I/O queue and feed the result back; nothing when the drains it was
+    /// for have ended.
     func drainCensusDue() {
+        guard drainCensus.due(whileDraining: isDraining) else { return }
         let subjects = censusSubjects()
         let sink = eventSink
         ioQueue.async {
