@@ -11,8 +11,10 @@ let strictSettings: [SwiftSetting] = [
 /// The executables do not export their symbols. Linking the Swift standard library statically adds
 /// `-export-dynamic`, which puts every public symbol of every module in the dynamic symbol table (21,000 in
 /// `supervisor`, 11,000 in `demo-server`): each start then pays for it in the dynamic loader's symbol lookups and in
-/// the runtime's `dladdr` scans, about 0.6 ms of CPU a start (bench/README.md, "What a start costs"). Nothing loads
-/// code against these executables, so the table is of no use; the last of the two flags wins.
+/// a `dladdr` scan at start, 0.7-0.9 ms of CPU a start (bench/README.md, "What a start costs"). Nothing loads
+/// code against these executables. The names stay in the symbol table of the unstripped build; a stripped one (the
+/// Debian package's) loses the public names a profiler could read from the dynamic table. The last of the two flags
+/// wins.
 let executableLinkerSettings: [LinkerSetting] = [
     .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux]))
 ]
